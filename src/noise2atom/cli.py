@@ -1,0 +1,262 @@
+"""The ``noise2atom`` command: arguments -> configuration -> the same functions a notebook calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .config import ConfigError, RunConfig, preset_config
+from .errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Noise2Atom: unsupervised denoising of low-dose STEM movies of atoms.")
+err = Console(stderr=True)
+log = logging.getLogger("noise2atom")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    if not any(isinstance(h, RichHandler) for h in log.handlers):
+        log.addHandler(RichHandler(console=err, show_path=False, rich_tracebacks=False))
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err, transient=False)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def simulate(out: Path = typer.Argument(..., help="Output .npy or .tif"),
+             count: int = typer.Option(100, "--count", "-n", min=1, help="Number of images"),
+             seed: int = typer.Option(0, help="Random seed"),
+             size: int = typer.Option(128, help="Image side in pixels (centre crop of the 256² lattice)"),
+             overwrite: bool = typer.Option(False, help="Replace an existing file")) -> None:
+    """Simulate clean-domain images (Gaussian atomic peaks in [-1, 1], paper "Datasets" 1)."""
+    from .data.clean import simulate_clean
+    from .io import write_array
+
+    try:
+        from .io import check_output
+
+        check_output(out, overwrite=overwrite)
+        if out.suffix.lower() not in (".npy", ".tif", ".tiff"):
+            raise InputError(f"{out}: cannot write '{out.suffix}' files; use .npy, .tif or .tiff")
+        write_array(out, simulate_clean(count, size=size, seed=seed), overwrite=overwrite)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    err.print(f"wrote {count} images of {size}x{size} to {out}")
+
+
+@app.command()
+def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy, PNG or a folder of frames"),
+          out: Path = typer.Option(..., "--out", "-o", help="Model file to write (e.g. movie.n2a)"),
+          preset: str = typer.Option("small", help="small (CPU, minutes) or paper (≈14 M parameters, GPU)"),
+          minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops cleanly after it"),
+          epochs: Optional[int] = typer.Option(None, help="Epochs (default: the preset's, 100)"),
+          seed: Optional[int] = typer.Option(None, help="Random seed (drawn and stored when omitted)"),
+          resume: bool = typer.Option(False, help="Continue from the last checkpoint in the work folder"),
+          workdir: Optional[Path] = typer.Option(None, help="Losses and checkpoints (default: OUT.run/)"),
+          frames: Optional[int] = typer.Option(None, help="Frames sampled for training (default 120)"),
+          crop: Optional[int] = typer.Option(None, help="Training crop side (multiple of 16, > 33)"),
+          brightness_weight: Optional[float] = typer.Option(
+              None, help="Weight of the brightness-consistency term (0 = the paper's exact objective)"),
+          config_file: Optional[Path] = typer.Option(
+              None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
+          device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
+          overwrite: bool = typer.Option(False, help="Replace an existing model file"),
+          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Train Ms2c (noisy -> clean) on a noisy series and save the model."""
+    from .model import Noise2Atom
+    from .report import plot_losses
+    from .train.checkpoint import load_checkpoint
+
+    _setup_logging(verbose)
+    workdir = workdir or out.with_name(out.name + ".run")
+    try:
+        if out.exists() and not (overwrite or resume):
+            raise InputError(f"{out}: model file exists; pass --overwrite to replace it or --resume to continue")
+        if not out.parent.exists():
+            raise InputError(f"{out}: folder {out.parent} does not exist")
+        state = load_checkpoint(workdir) if resume else None
+        if state is not None:
+            config = RunConfig.from_dict(json.loads(state["meta_json"])["config"])
+            if epochs is not None:
+                config = config.with_updates(train={"epochs": epochs})
+        else:
+            if not resume and (workdir / "last.pt").exists() and not overwrite:
+                raise InputError(f"{workdir}: holds checkpoints of an earlier run; pass --resume to continue "
+                                 "it or --overwrite to start again")
+            if config_file is not None:
+                try:
+                    config = RunConfig.from_dict(json.loads(config_file.read_text()))
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise InputError(f"{config_file}: not a readable JSON configuration ({exc})") from exc
+                if seed is not None:
+                    config = config.with_updates(seed=seed)
+            else:
+                config = preset_config(preset, seed=seed)
+            data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
+            train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight))
+                             if v is not None}
+            updates = {}
+            if data_changes:
+                updates["data"] = data_changes
+            if train_changes:
+                updates["train"] = train_changes
+            if crop is not None:
+                updates["denoise"] = {"tile_px": crop, "overlap_px": crop // 4}
+            if updates:
+                config = config.with_updates(**updates)
+            if overwrite and workdir.exists():
+                for name in ("last.pt", "prev.pt", "losses.csv"):
+                    (workdir / name).unlink(missing_ok=True)
+        model = Noise2Atom(config, device=device)
+        workdir.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(workdir / "train.log")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(fh)
+        log.info("training preset=%s seed=%d on %s (work folder %s)", config.preset, config.seed, input, workdir)
+        with _progress() as bar:
+            task = bar.add_task("train", total=None, info="")
+
+            def on_step(step, total, row):
+                bar.update(task, completed=step, total=total,
+                           info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+
+            result = model.fit(input, minutes=minutes, workdir=workdir, resume=resume, progress=on_step)
+        model.save(out, overwrite=True)
+        plot_losses(workdir / "losses.csv", workdir / "losses.png",
+                    cycle_limit=config.train.convergence_cycle, lfc_limit=config.train.convergence_lfc)
+        conv = (f"met at step {result.converged_step}" if result.converged_step
+                else "not met")
+        log.info("done: %d steps, %.0f s, stopped by %s; paper criteria (cycle < %.2f, lfc < %.2f) %s; "
+                 "final %s", result.steps, result.seconds, result.stopped_by, config.train.convergence_cycle,
+                 config.train.convergence_lfc, conv, result.final)
+        log.info("model written to %s; loss curves in %s", out, workdir / "losses.png")
+        log.removeHandler(fh)
+    except (InputError, ConfigError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PNG or folder)"),
+            model: Path = typer.Option(..., "--model", "-m", help="Trained model file"),
+            out: Path = typer.Option(..., "--out", "-o", help="Output TIFF stack (float32)"),
+            tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),
+            overlap: Optional[int] = typer.Option(None, help="Tile overlap in px"),
+            batch: Optional[int] = typer.Option(None, help="Tiles per forward pass"),
+            rescale: bool = typer.Option(False, help="Write in the input's units instead of [0, 1]"),
+            device: Optional[str] = typer.Option(None),
+            overwrite: bool = typer.Option(False, help="Replace an existing output file"),
+            verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Denoise a series with a trained model and write a float32 TIFF stack."""
+    from .io import TiffStackWriter, check_frames, check_output, read_stack
+    from .model import Noise2Atom
+
+    _setup_logging(verbose)
+    try:
+        check_output(out, overwrite=overwrite)
+        if out.suffix.lower() not in (".tif", ".tiff"):
+            raise InputError(f"{out}: denoised series are written as TIFF; use a .tif or .tiff name")
+        net = Noise2Atom.load(model, device=device)
+        stack = read_stack(input)
+        check_frames(stack)
+        with _progress() as bar, TiffStackWriter(out, pixel_size=stack.pixel_size, unit=stack.unit,
+                                                 frame_time_s=stack.frame_time_s, overwrite=overwrite) as w:
+            task = bar.add_task("denoise", total=len(stack), info="")
+            for frame in net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
+                                          batch_size=batch, rescale=rescale, name=stack.name):
+                w.write(frame)
+                bar.advance(task)
+    except (InputError, ConfigError, ValueError, RuntimeError) as exc:
+        _fail(exc)
+    log.info("wrote %d denoised frames to %s", len(stack), out)
+
+
+@app.command("css")
+def css_cmd(input: Path = typer.Argument(..., help="A series of >= 2 frames"),
+            as_json: bool = typer.Option(False, "--json", help='Print {"pairs": [...], "mean": ...} only'),
+            low: Optional[float] = typer.Option(None, help="Fixed data range low (default: per-frame min-max)"),
+            high: Optional[float] = typer.Option(None, help="Fixed data range high")) -> None:
+    """Consecutive structural similarity (paper eq. 10) of each consecutive pair and their mean."""
+    from .io import read_stack
+    from .metrics import css
+
+    try:
+        if (low is None) != (high is None):
+            raise InputError("--low and --high must be given together")
+        stack = read_stack(input)
+        if len(stack) < 2:
+            raise InputError(f"{input}: CSS needs at least 2 frames, the file holds {len(stack)}")
+        res = css(stack.data, data_range=(low, high) if low is not None else None)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(res.to_dict()) + "\n")
+        return
+    for i, p in enumerate(res.pairs):
+        print(f"frames {i}-{i + 1}: {p:.4f}")
+    print(f"mean: {res.mean:.4f}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("noise2atom-demo"), "--out", "-o", help="Folder for every result"),
+         minutes: float = typer.Option(5.0, help="Training budget in minutes"),
+         input: Optional[Path] = typer.Option(None, "--input", help="Use this series instead of a simulated one"),
+         seed: int = typer.Option(0),
+         overwrite: bool = typer.Option(False, help="Replace a non-empty --out folder")) -> None:
+    """The main job on the bundled default: simulate a noisy movie, train the small preset, denoise,
+    and write the stack, loss curves, a side-by-side figure and a report."""
+    from .demo import run_demo
+
+    _setup_logging()
+    try:
+        with _progress() as bar:
+            task = bar.add_task("train", total=None, info="")
+
+            def on_step(step, total, row):
+                bar.update(task, completed=step, total=total,
+                           info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+
+            numbers = run_demo(out, minutes=minutes, input_path=input, seed=seed, overwrite=overwrite,
+                               progress=on_step)
+    except (InputError, ConfigError, ValueError) as exc:
+        _fail(exc)
+    print((out / "report.md").read_text())
+    log.info("results in %s", out)
+    return None if numbers else None
+
+
+@app.command()
+def info(model: Path = typer.Argument(..., help="Model file")) -> None:
+    """Print a model's configuration, normalisation and training record as JSON."""
+    from .model import Noise2Atom
+
+    try:
+        m = Noise2Atom.load(model, device="cpu")
+    except InputError as exc:
+        _fail(exc)
+    print(json.dumps(m.info(), indent=2, default=str))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

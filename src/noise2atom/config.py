@@ -1,0 +1,314 @@
+"""One typed, versioned run configuration, saved with every model.
+
+Each stage has its own section (simulation, data, model, training, denoising); :class:`RunConfig`
+holds them, validates them against each other when it is built, and round-trips through plain
+JSON-compatible dicts (never pickle). A missing seed is drawn and stored, so a saved model always
+says how it was trained.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+#: Version of the configuration schema written into every model and checkpoint.
+#: Bump it when a field changes meaning; :meth:`RunConfig.from_dict` refuses newer versions.
+CONFIG_VERSION = 1
+
+PRESETS = ("small", "paper")
+
+
+class ConfigError(ValueError):
+    """A configuration value breaks a rule (the message names the value, the rule and a fix)."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Clean-domain simulator (paper, "Datasets" 1).
+
+    Sites are drawn on a ``lattice_px`` square lattice, each holds ``atoms_per_site`` atoms, the
+    lattice is convolved with one normalised ``kernel_px`` Gaussian whose *variance* (px²) is drawn
+    from ``variance_px2`` per image, and the centre crop is kept.
+    """
+
+    lattice_px: int = 256
+    sites: tuple[int, int] = (75, 150)
+    atoms_per_site: tuple[int, int] = (1, 4)
+    kernel_px: int = 33
+    variance_px2: tuple[float, float] = (1.0, 10.0)
+
+    def validate(self) -> None:
+        _check(self.lattice_px >= 64, f"simulation.lattice_px={self.lattice_px} must be >= 64")
+        lo, hi = self.sites
+        _check(1 <= lo <= hi, f"simulation.sites={self.sites} must satisfy 1 <= min <= max")
+        lo, hi = self.atoms_per_site
+        _check(1 <= lo <= hi, f"simulation.atoms_per_site={self.atoms_per_site} must satisfy 1 <= min <= max")
+        _check(self.kernel_px % 2 == 1 and self.kernel_px >= 3,
+               f"simulation.kernel_px={self.kernel_px} must be an odd number >= 3")
+        lo, hi = self.variance_px2
+        _check(0 < lo <= hi, f"simulation.variance_px2={self.variance_px2} must satisfy 0 < min <= max")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Noisy-domain sampling and normalisation.
+
+    ``n_frames`` frames are sampled from the series (the paper uses 120); training uses random
+    ``crop_px`` squares of them. Intensities map to [-1, 1] by robust percentiles
+    (``low_percentile``, ``high_percentile``) computed over the sampled frames with saturated
+    pixels excluded; see :mod:`noise2atom.data.normalize`.
+    """
+
+    n_frames: int = 120
+    crop_px: int = 128
+    low_percentile: float = 0.1
+    high_percentile: float = 99.9
+
+    def validate(self) -> None:
+        _check(self.n_frames >= 1, f"data.n_frames={self.n_frames} must be >= 1")
+        _check(self.crop_px >= 32 and self.crop_px % 8 == 0,
+               f"data.crop_px={self.crop_px} must be a multiple of 8 and >= 32 (the U-Net halves it 3 times)")
+        _check(0 <= self.low_percentile < self.high_percentile <= 100,
+               f"data percentiles ({self.low_percentile}, {self.high_percentile}) must satisfy 0 <= low < high <= 100")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generators (Ms2c, Mc2s), critic D and the fixed low-pass Ms2b.
+
+    ``lowpass_sigma_px`` is the standard deviation of Ms2b's Gaussian; the default sqrt(15) reads the
+    paper's "variance σ = 15.0" as a variance of 15 px² (see README, "Choices").
+    """
+
+    width: int = 16
+    res_blocks: int = 4
+    depth: int = 3
+    kernels: tuple[int, ...] = (1, 3, 5, 7)
+    critic_width: int = 16
+    critic_dropout: float = 0.25
+    lowpass_px: int = 33
+    lowpass_sigma_px: float = math.sqrt(15.0)
+
+    def validate(self) -> None:
+        _check(self.width >= 4, f"model.width={self.width} must be >= 4")
+        _check(self.res_blocks >= 0, f"model.res_blocks={self.res_blocks} must be >= 0")
+        _check(1 <= self.depth <= 5, f"model.depth={self.depth} must be in 1..5")
+        _check(len(self.kernels) >= 1 and all(k % 2 == 1 and k >= 1 for k in self.kernels),
+               f"model.kernels={self.kernels} must be odd sizes >= 1")
+        _check(self.critic_width >= 4, f"model.critic_width={self.critic_width} must be >= 4")
+        _check(0 <= self.critic_dropout < 1, f"model.critic_dropout={self.critic_dropout} must be in [0, 1)")
+        _check(self.lowpass_px % 2 == 1, f"model.lowpass_px={self.lowpass_px} must be odd")
+        _check(self.lowpass_sigma_px > 0, f"model.lowpass_sigma_px={self.lowpass_sigma_px} must be > 0")
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides fed to a generator must be multiples of this (2**depth)."""
+        return 2 ** self.depth
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Loss weights, schedule and optimiser (paper eq. 1-9 and "Training Details").
+
+    ``brightness_weight`` weights the one term that is *not* in the paper: 1 minus the correlation
+    between the low-passed output and the low-passed input ("bright areas are atoms", which the paper
+    states but leaves unenforced). 0 gives the paper's exact objective.
+    """
+
+    batch_size: int = 6
+    lr: float = 5e-5
+    momentum: float = 0.9
+    rms_rho: float = 0.9
+    n_critic: int = 5
+    gp_lambda: float = 10.0
+    alpha: float = 5.0
+    beta: float = 1.0
+    lfc_weight: float = 1.0
+    brightness_weight: float = 1.0
+    epochs: int = 100
+    # inversion (paper failure case 1) detection
+    inversion_check: bool = True
+    inversion_warmup_epochs: int = 3
+    inversion_threshold: float = 0.0
+    inversion_patience: int = 2
+    max_restarts: int = 2
+    checkpoint_every_steps: int = 50
+    convergence_cycle: float = 0.05
+    convergence_lfc: float = 0.1
+
+    def validate(self) -> None:
+        _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
+        _check(self.lr > 0, f"train.lr={self.lr} must be > 0")
+        _check(0 <= self.momentum < 1, f"train.momentum={self.momentum} must be in [0, 1)")
+        _check(0 < self.rms_rho < 1, f"train.rms_rho={self.rms_rho} must be in (0, 1)")
+        _check(self.n_critic >= 1, f"train.n_critic={self.n_critic} must be >= 1")
+        for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight"):
+            _check(getattr(self, name) >= 0, f"train.{name}={getattr(self, name)} must be >= 0")
+        _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
+        _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")
+        _check(self.inversion_patience >= 1, "train.inversion_patience must be >= 1")
+        _check(self.max_restarts >= 0, "train.max_restarts must be >= 0")
+        _check(self.checkpoint_every_steps >= 1, "train.checkpoint_every_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    """Tiled inference: square tiles of ``tile_px`` overlapping by ``overlap_px``, blended smoothly."""
+
+    tile_px: int = 128
+    overlap_px: int = 32
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
+        _check(0 <= self.overlap_px < self.tile_px // 2 + 1,
+               f"denoise.overlap_px={self.overlap_px} must be in [0, tile_px/2] (tile_px={self.tile_px})")
+        _check(self.batch_size >= 1, f"denoise.batch_size={self.batch_size} must be >= 1")
+
+
+_SECTIONS = {
+    "simulation": SimulationConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "denoise": DenoiseConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The whole configuration of one training run (and of the model it produces)."""
+
+    preset: str = "small"
+    seed: int | None = None
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        if self.seed is None:
+            object.__setattr__(self, "seed", secrets.randbelow(2**31 - 1))
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.version == CONFIG_VERSION,
+               f"configuration version {self.version} is not supported (this noise2atom reads version "
+               f"{CONFIG_VERSION}); upgrade noise2atom to load it")
+        _check(isinstance(self.seed, int) and self.seed >= 0, f"seed={self.seed} must be an integer >= 0")
+        for name in _SECTIONS:
+            getattr(self, name).validate()
+        m = self.model.size_multiple
+        _check(self.data.crop_px % m == 0,
+               f"data.crop_px={self.data.crop_px} must be a multiple of 2**model.depth={m}")
+        _check(self.denoise.tile_px % m == 0,
+               f"denoise.tile_px={self.denoise.tile_px} must be a multiple of 2**model.depth={m}")
+        _check(self.data.crop_px % 16 == 0,
+               f"data.crop_px={self.data.crop_px} must be a multiple of 16 (the critic halves it 4 times)")
+        _check(self.data.crop_px > self.model.lowpass_px,
+               f"data.crop_px={self.data.crop_px} must be larger than the low-pass kernel "
+               f"(model.lowpass_px={self.model.lowpass_px})")
+        _check(self.data.crop_px // m >= 4,
+               f"data.crop_px={self.data.crop_px} is too small for model.depth={self.model.depth}: "
+               f"the bottom of the U-Net would be smaller than 4 px")
+        _check(self.denoise.tile_px // m >= 4,
+               f"denoise.tile_px={self.denoise.tile_px} is too small for model.depth={self.model.depth}")
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """Rebuild from :meth:`to_dict` output, refusing unknown keys and newer versions."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"configuration must be a mapping, got {type(d).__name__}")
+        version = d.get("version")
+        if not isinstance(version, int):
+            raise ConfigError(f"configuration has no integer 'version' (got {version!r})")
+        if version > CONFIG_VERSION:
+            raise ConfigError(f"configuration version {version} is newer than this noise2atom supports "
+                              f"({CONFIG_VERSION}); upgrade noise2atom")
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        _check(not unknown, f"unknown configuration keys: {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in _SECTIONS:
+                kwargs[key] = _section_from_dict(_SECTIONS[key], key, value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    def with_updates(self, **sections: dict[str, Any]) -> "RunConfig":
+        """Copy with some fields of some sections changed, e.g. ``with_updates(train={"epochs": 5})``."""
+        kwargs: dict[str, Any] = {}
+        for name, changes in sections.items():
+            if name in _SECTIONS:
+                current = getattr(self, name)
+                bad = set(changes) - {f.name for f in fields(current)}
+                _check(not bad, f"unknown {name} fields: {sorted(bad)}")
+                kwargs[name] = replace(current, **changes)
+            else:
+                kwargs[name] = changes
+        return replace(self, **kwargs)
+
+
+def _section_from_dict(section_cls: type, name: str, d: Any) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"configuration section '{name}' must be a mapping")
+    types = {f.name: f for f in fields(section_cls)}
+    unknown = set(d) - set(types)
+    _check(not unknown, f"unknown keys in configuration section '{name}': {sorted(unknown)}")
+    clean: dict[str, Any] = {}
+    for key, value in d.items():
+        default = getattr(section_cls(), key)
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{name}.{key} must be a list, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            _check(isinstance(value, bool), f"{name}.{key} must be true/false, got {value!r}")
+        elif isinstance(default, int):
+            _check(isinstance(value, int) and not isinstance(value, bool), f"{name}.{key} must be an integer, got {value!r}")
+        elif isinstance(default, float):
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{name}.{key} must be a number, got {value!r}")
+            value = float(value)
+        clean[key] = value
+    return section_cls(**clean)
+
+
+def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfig:
+    """The named preset.
+
+    ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
+    ``paper``: ≈ 14 M parameters per generator (width 24, 16 residual blocks), 128² crops, batch 6,
+    100 epochs — the paper's size; meant for a GPU.
+    """
+    if preset == "small":
+        return RunConfig(
+            preset="small", seed=seed,
+            data=DataConfig(crop_px=64),
+            model=ModelConfig(width=16, res_blocks=4, critic_width=16),
+            train=TrainConfig(epochs=100),
+            denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8),
+        )
+    if preset == "paper":
+        return RunConfig(
+            preset="paper", seed=seed,
+            data=DataConfig(crop_px=128),
+            model=ModelConfig(width=24, res_blocks=16, critic_width=32),
+            train=TrainConfig(epochs=100),
+            denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4),
+        )
+    raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -1,0 +1,72 @@
+"""Sampling training batches: frames from the series, random crops, clean images on the fly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import SimulationConfig
+from ..errors import InputError
+from .clean import simulate_clean
+
+
+def sample_frame_indices(n_total: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(n, n_total)`` distinct frame indices, sorted (the paper samples 120 frames)."""
+    k = min(n, n_total)
+    return np.sort(rng.choice(n_total, size=k, replace=False))
+
+
+class NoisyCrops:
+    """Random ``crop`` x ``crop`` patches of normalised noisy frames.
+
+    Parameters
+    ----------
+    frames : ndarray (N, Y, X) float32 in [-1, 1]
+    crop : int
+    rng : numpy Generator
+    name : str
+        Where the frames came from, for error messages.
+    """
+
+    def __init__(self, frames: np.ndarray, crop: int, rng: np.random.Generator, *, name: str = "array"):
+        _, h, w = frames.shape
+        if h < crop or w < crop:
+            raise InputError(f"{name}: frames are {h}x{w} px, smaller than the {crop}x{crop} training crop; "
+                             f"pass a smaller --crop (a multiple of 8, >= 32) or use larger frames")
+        self.frames = frames
+        self.crop = crop
+        self.rng = rng
+        self._order: list[int] = []
+
+    def next_frames(self, b: int) -> np.ndarray:
+        """Frame indices for one batch: each epoch visits every frame once, in a fresh order."""
+        out = []
+        while len(out) < b:
+            if not self._order:
+                self._order = list(self.rng.permutation(len(self.frames)))
+            out.append(self._order.pop())
+        return np.asarray(out)
+
+    def batch(self, b: int) -> np.ndarray:
+        """(b, 1, crop, crop) float32."""
+        idx = self.next_frames(b)
+        _, h, w = self.frames.shape
+        ys = self.rng.integers(0, h - self.crop + 1, size=b)
+        xs = self.rng.integers(0, w - self.crop + 1, size=b)
+        c = self.crop
+        return np.stack([self.frames[i, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs)])[:, None]
+
+    def state(self) -> dict:
+        return {"order": [int(i) for i in self._order]}
+
+    def load_state(self, state: dict) -> None:
+        self._order = list(state["order"])
+
+
+class CleanImages:
+    """Clean-domain batches simulated on the fly (nothing stored)."""
+
+    def __init__(self, config: SimulationConfig, size: int, rng: np.random.Generator):
+        self.config, self.size, self.rng = config, size, rng
+
+    def batch(self, b: int) -> np.ndarray:
+        return simulate_clean(b, size=self.size, config=self.config, seed=self.rng)[:, None]

@@ -1,0 +1,268 @@
+"""The Python API: :class:`Noise2Atom` with ``fit`` / ``denoise`` / ``save`` / ``load``.
+
+A saved model is one ``safetensors`` file: the weights of Ms2c, Mc2s and D as tensors, and in the
+header (JSON text, never pickle) the whole :class:`~noise2atom.config.RunConfig`, the intensity
+normalisation, the training record, the package and torch versions, and a small example input with
+its expected output, which :meth:`Noise2Atom.load` re-runs to prove the file rebuilds the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ._version import __version__
+from .config import ConfigError, RunConfig, preset_config
+from .data.normalize import Normalization
+from .data.patches import sample_frame_indices
+from .denoise.inference import denoise_frames
+from .errors import InputError
+from .io import Stack, check_frames, read_stack, stack_from_array
+from .models import build_critic, build_generator
+from .train.trainer import Trainer, TrainResult, default_device
+
+log = logging.getLogger("noise2atom")
+
+MODEL_FORMAT = "noise2atom-model"
+MODEL_FORMAT_VERSION = 1
+
+
+def as_stack(data) -> Stack:
+    """A path, an array (2-D or 3-D) or a :class:`Stack` -> a checked :class:`Stack`."""
+    if isinstance(data, Stack):
+        stack = data
+    elif isinstance(data, (str, os.PathLike)):
+        stack = read_stack(data)
+    else:
+        stack = stack_from_array(np.asarray(data))
+    check_frames(stack)
+    return stack
+
+
+class Noise2Atom:
+    """A Noise2Atom denoiser: train on one noisy series, then denoise it (or similar series).
+
+    Parameters
+    ----------
+    config : RunConfig, optional
+        Defaults to the ``preset`` configuration.
+    preset : {"small", "paper"}
+    seed : int, optional
+        Overrides the configuration's seed.
+    device : str or torch.device, optional
+        CUDA when available, else CPU.
+
+    Examples
+    --------
+    >>> model = Noise2Atom(preset="small", seed=0)              # doctest: +SKIP
+    >>> model.fit("movie.tif", minutes=5)                        # doctest: +SKIP
+    >>> clean = model.denoise("movie.tif")   # (T, Y, X) float32 in [0, 1]   # doctest: +SKIP
+    >>> model.save("movie.n2a")                                  # doctest: +SKIP
+    """
+
+    def __init__(self, config: RunConfig | None = None, *, preset: str = "small", seed: int | None = None,
+                 device=None):
+        if config is None:
+            config = preset_config(preset, seed=seed)
+        elif seed is not None:
+            config = config.with_updates(seed=seed)
+        self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.normalization: Normalization | None = None
+        self.record: dict = {}
+        torch.manual_seed(config.seed)
+        self.s2c = build_generator(config).to(self.device)
+        self.c2s = build_generator(config).to(self.device)
+        self.critic = build_critic(config).to(self.device)
+
+    # -- training ------------------------------------------------------------------------------
+    def prepare(self, data) -> tuple[Stack, np.ndarray]:
+        """Sample the training frames, fit the normalisation, return normalised frames (N, Y, X)."""
+        stack = as_stack(data)
+        d = self.config.data
+        _, h, w = stack.data.shape
+        if h < d.crop_px or w < d.crop_px:
+            raise InputError(f"{stack.name}: frames are {h}x{w} px, smaller than the {d.crop_px}x{d.crop_px} "
+                             f"training crop; pass --crop {max(32, min(h, w) // 8 * 8)} (a multiple of 8, >= 32) "
+                             "or use larger frames")
+        idx = sample_frame_indices(len(stack), d.n_frames, np.random.default_rng([self.config.seed, 7]))
+        frames = stack.data[idx]
+        self.normalization = Normalization.fit(frames, low_percentile=d.low_percentile,
+                                               high_percentile=d.high_percentile,
+                                               saturation=stack.saturation, name=stack.name)
+        return stack, self.normalization.forward(frames)
+
+    def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
+            workdir: str | Path | None = None, resume: bool = False,
+            progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
+        """Train on a noisy series (path, array or Stack).
+
+        Parameters
+        ----------
+        epochs : int, optional
+            Overrides ``config.train.epochs`` (one epoch = N sampled frames / batch size steps).
+        minutes : float, optional
+            Wall-clock budget: training stops cleanly after the step that crosses it.
+        workdir : path, optional
+            Folder for ``losses.csv`` and checkpoints; needed for ``resume``.
+        resume : bool
+            Continue from the newest checkpoint in ``workdir`` (same configuration required).
+        """
+        if epochs is not None:
+            self.config = self.config.with_updates(train={"epochs": int(epochs)})
+        if resume and workdir is None:
+            raise ConfigError("resume=True needs the workdir of the interrupted run")
+        stack, frames = self.prepare(data)
+        trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name)
+        if resume and not trainer.resume():
+            log.warning("no checkpoint in %s; starting a new run", workdir)
+        deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None
+        result = trainer.run(max_steps=max_steps, deadline=deadline, progress=progress)
+        self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
+        self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
+                       "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed}
+        return result
+
+    # -- inference -----------------------------------------------------------------------------
+    def denoise_iter(self, frames, *, tile_px: int | None = -1, overlap_px: int | None = None,
+                     batch_size: int | None = None, rescale: bool = False, name: str = "array",
+                     on_frame: Callable[[int], None] | None = None):
+        """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
+
+        ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
+        configured tile, ``None`` runs whole frames.
+        """
+        if self.normalization is None:
+            raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
+        dc = self.config.denoise
+        tile = dc.tile_px if tile_px == -1 else tile_px
+        overlap = dc.overlap_px if overlap_px is None else overlap_px
+        if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
+            raise ConfigError(f"tile_px={tile} must be a multiple of {self.config.model.size_multiple} and >= 32")
+        if tile is not None and not 0 <= overlap <= tile // 2:
+            raise ConfigError(f"overlap_px={overlap} must be in [0, tile_px/2] (tile_px={tile})")
+        nz = self.normalization
+
+        def checked():
+            for i, f in enumerate(frames):
+                f = np.asarray(f, dtype=np.float32)
+                if f.ndim != 2:
+                    raise InputError(f"{name}: frame {i} has shape {f.shape}, expected a 2-D image")
+                if not np.isfinite(f).all():
+                    raise InputError(f"{name}: frame {i} contains NaN or Inf pixels")
+                yield nz.forward(f)
+
+        for out in denoise_frames(self.s2c, checked(), tile_px=tile, overlap_px=overlap,
+                                  batch_size=batch_size or dc.batch_size,
+                                  size_multiple=self.config.model.size_multiple, device=self.device,
+                                  on_frame=on_frame):
+            yield nz.inverse(out) if rescale else out
+
+    def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
+                batch_size: int | None = None, rescale: bool = False,
+                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+        """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack).
+
+        Returns
+        -------
+        ndarray (T, Y, X) float32, in [0, 1] (``rescale=False``) or in the input's units.
+        """
+        stack = as_stack(data)
+        out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
+                                     rescale=rescale, name=stack.name, on_frame=on_frame))
+        return np.stack(out)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _example(self) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.config.data.crop_px
+        x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, size=(1, 1, size, size)).astype(np.float32))
+        s2c = self.s2c.to("cpu").eval()
+        with torch.inference_mode():
+            y = s2c(x)
+        self.s2c.to(self.device)
+        return x, y.clone()
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model as one safetensors file (weights + JSON header); reloads it to check."""
+        from safetensors.torch import save_file
+
+        if self.normalization is None:
+            raise RuntimeError("nothing to save: the model is untrained (call fit first)")
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise InputError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
+        tensors = {}
+        for prefix, net in (("s2c", self.s2c), ("c2s", self.c2s), ("critic", self.critic)):
+            for k, v in net.state_dict().items():
+                tensors[f"{prefix}.{k}"] = v.detach().to("cpu").contiguous()
+        ex_in, ex_out = self._example()
+        tensors["example.input"], tensors["example.output"] = ex_in, ex_out
+        meta = {
+            "format": MODEL_FORMAT, "format_version": str(MODEL_FORMAT_VERSION),
+            "noise2atom_version": __version__, "torch_version": torch.__version__,
+            "config": json.dumps(self.config.to_dict()),
+            "normalization": json.dumps(self.normalization.to_dict()),
+            "record": json.dumps(self.record, default=str),
+        }
+        tmp = path.with_name(path.name + ".partial")
+        save_file(tensors, str(tmp), metadata=meta)
+        type(self).load(tmp, device="cpu")  # proves the file rebuilds the model
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device=None) -> "Noise2Atom":
+        """Rebuild a model from its file alone; checks the stored example reproduces."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such model file")
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:
+            raise InputError(f"{path}: not a noise2atom model file ({exc})") from exc
+        if meta.get("format") != MODEL_FORMAT:
+            raise InputError(f"{path}: not a noise2atom model file (format {meta.get('format')!r})")
+        if int(meta.get("format_version", "0")) > MODEL_FORMAT_VERSION:
+            raise InputError(f"{path}: model format {meta['format_version']} is newer than this noise2atom "
+                             f"({__version__}) reads; upgrade noise2atom")
+        try:
+            config = RunConfig.from_dict(json.loads(meta["config"]))
+            normalization = Normalization.from_dict(json.loads(meta["normalization"]))
+            record = json.loads(meta.get("record", "{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"{path}: model header is invalid ({exc})") from exc
+        model = cls(config, device="cpu")
+        for prefix, net in (("s2c", model.s2c), ("c2s", model.c2s), ("critic", model.critic)):
+            sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            try:
+                net.load_state_dict(sd, strict=True)
+            except RuntimeError as exc:
+                raise InputError(f"{path}: weights do not match the stored configuration ({exc})") from exc
+        model.normalization, model.record = normalization, record
+        if "example.input" in tensors:
+            with torch.inference_mode():
+                got = model.s2c.eval()(tensors["example.input"])
+            if not torch.allclose(got, tensors["example.output"], atol=1e-4):
+                raise InputError(f"{path}: the model does not reproduce its stored example output "
+                                 "(file damaged or made by an incompatible version)")
+        model.device = torch.device(device) if device is not None else default_device()
+        for net in (model.s2c, model.c2s, model.critic):
+            net.to(model.device)
+        return model
+
+    def info(self) -> dict:
+        """Configuration, normalisation and training record as plain data."""
+        return {"config": self.config.to_dict(),
+                "normalization": self.normalization.to_dict() if self.normalization else None,
+                "record": self.record}

@@ -1,0 +1,30 @@
+"""The networks: generators Ms2c / Mc2s, critic D, low-pass Ms2b. Plain nn.Modules, no files."""
+
+from __future__ import annotations
+
+from ..config import RunConfig
+from .critic import Critic
+from .generator import Generator
+from .lowpass import LowPass, gaussian_kernel
+
+
+def build_generator(config: RunConfig) -> Generator:
+    m = config.model
+    return Generator(width=m.width, res_blocks=m.res_blocks, depth=m.depth, kernels=m.kernels)
+
+
+def build_critic(config: RunConfig) -> Critic:
+    m = config.model
+    return Critic(size=config.data.crop_px, width=m.critic_width, dropout=m.critic_dropout)
+
+
+def build_lowpass(config: RunConfig) -> LowPass:
+    return LowPass(config.model.lowpass_px, config.model.lowpass_sigma_px)
+
+
+def count_parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = ["Generator", "Critic", "LowPass", "gaussian_kernel", "build_generator", "build_critic",
+           "build_lowpass", "count_parameters"]

@@ -1,0 +1,114 @@
+"""Figures and the short report: loss curves (paper Fig. 1), side-by-side frames (paper Fig. 3)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_losses(csv_path: str | Path) -> dict[str, np.ndarray]:
+    """The per-step loss log as columns of floats."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    return {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows]) for k in rows[0]}
+
+
+def _smooth(y: np.ndarray, n: int) -> np.ndarray:
+    if len(y) < n or n < 2:
+        return y
+    k = np.ones(n) / n
+    return np.convolve(np.pad(y, (n - 1, 0), mode="edge"), k, mode="valid")
+
+
+def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: float = 0.05,
+                lfc_limit: float = 0.1) -> Path:
+    """Cycle and low-frequency cycle losses per step with the paper's convergence limits (Fig. 1),
+    and the critic's Wasserstein estimate."""
+    plt = _plt()
+    cols = read_losses(csv_path)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    if cols:
+        step = cols["step"]
+        n = max(2, len(step) // 50)
+        ax = axes[0]
+        for key, color, limit in (("cycle", "C0", cycle_limit), ("lfc", "C1", lfc_limit)):
+            ax.plot(step, cols[key], color=color, alpha=0.25, lw=0.8)
+            ax.plot(step, _smooth(cols[key], n), color=color, label=f"L_{key}")
+            ax.axhline(limit, color=color, ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (mean absolute error)")
+        ax.set_title("cycle and low-frequency cycle losses\n(dashed: the paper's convergence limits)", fontsize=9)
+        ax.legend()
+        ax = axes[1]
+        ax.plot(step, cols["w_distance"], color="C2", alpha=0.3, lw=0.8)
+        ax.plot(step, _smooth(cols["w_distance"], n), color="C2", label="critic's W estimate")
+        ax2 = ax.twinx()
+        ax2.plot(step, _smooth(cols["corr"], n), color="C3", label="low-pass corr(in, out)")
+        ax2.set_ylim(-1, 1)
+        ax2.set_ylabel("correlation", color="C3")
+        ax.set_xlabel("step")
+        ax.set_ylabel("Wasserstein estimate", color="C2")
+        ax.set_title("critic and brightness consistency", fontsize=9)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return out_path
+
+
+def plot_side_by_side(rows: dict[str, np.ndarray], out_path: str | Path, *, frames=(0, 1),
+                      css_values: dict[str, float] | None = None, pixel_size: float | None = None,
+                      unit: str | None = None) -> Path:
+    """Rows of consecutive frames (e.g. noisy / denoised / truth), each row's CSS in the corner."""
+    plt = _plt()
+    names = list(rows)
+    frames = [f for f in frames if f < min(len(v) for v in rows.values())]
+    fig, axes = plt.subplots(len(names), len(frames), figsize=(3.2 * len(frames), 3.2 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        for c, f in enumerate(frames):
+            ax = axes[r, c]
+            img = rows[name][f]
+            lo, hi = np.percentile(img, [0.5, 99.5])
+            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+            ax.set_xticks([]); ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name)
+            if r == 0:
+                ax.set_title(f"frame {f}")
+            if css_values and name in css_values and c == 0 and css_values[name] is not None:
+                ax.text(0.03, 0.97, f"CSS {css_values[name]:.3f}", transform=ax.transAxes, va="top",
+                        color="yellow", fontsize=10, bbox=dict(facecolor="black", alpha=0.5, lw=0))
+            if pixel_size and unit and r == len(names) - 1 and c == len(frames) - 1:
+                w = img.shape[1]
+                bar = _nice_length(0.2 * w * pixel_size)
+                px = bar / pixel_size
+                ax.plot([w * 0.95 - px, w * 0.95], [img.shape[0] * 0.93] * 2, color="white", lw=3)
+                ax.text(w * 0.95 - px / 2, img.shape[0] * 0.90, f"{bar:g} {unit}", color="white",
+                        ha="center", va="bottom", fontsize=9)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return out_path
+
+
+def _nice_length(x: float) -> float:
+    e = 10 ** np.floor(np.log10(x))
+    for m in (5, 2, 1):
+        if m * e <= x:
+            return float(m * e)
+    return float(e)

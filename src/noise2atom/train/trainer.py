@@ -1,0 +1,360 @@
+"""The training loop: both optimisers, the paper's schedule, logging, checkpoints, inversion guard.
+
+Per batch (paper, "Training Details"):
+1. the critic D is trained ``n_critic`` (5) times: clean images -> True, Ms2c(s) -> False, with the
+   gradient penalty;
+2. Ms2c is trained once through the frozen critic (adversarial loss, weight α);
+3. Mc2s∘Ms2c is trained once through the fixed low-pass Ms2b (low-frequency cycle loss; plus the
+   optional brightness term);
+4. Ms2c∘Mc2s is trained once on clean images (cycle loss, weight β).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..config import RunConfig
+from ..data.patches import CleanImages, NoisyCrops
+from ..models import build_critic, build_generator, build_lowpass
+from . import losses as L
+from .checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("noise2atom")
+
+LOG_FIELDS = ["step", "attempt", "epoch", "time_s", "critic", "w_distance", "gp", "adversarial", "lfc",
+              "cycle", "brightness", "corr"]
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: steps, convergence (paper criteria), inversion events."""
+
+    steps: int
+    epochs: float
+    seconds: float
+    stopped_by: str  # "epochs" | "time"
+    converged_step: int | None
+    final: dict
+    restarts: int
+    events: list = field(default_factory=list)
+    inverted_at_end: bool = False
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Trainer:
+    """Trains Ms2c, Mc2s and D on normalised noisy frames.
+
+    Parameters
+    ----------
+    config : RunConfig
+    frames : ndarray (N, Y, X) float32 in [-1, 1]
+        The sampled, normalised training frames.
+    device : torch.device, optional
+    workdir : Path, optional
+        Where ``losses.csv`` and the checkpoints ``last.pt`` / ``prev.pt`` go; nothing is written
+        when ``None``.
+    name : str
+        The data's name, for messages.
+    """
+
+    def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
+                 name: str = "array"):
+        self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.workdir = Path(workdir) if workdir is not None else None
+        self.frames = frames
+        self.name = name
+        t = config.train
+        self.steps_per_epoch = max(1, math.ceil(len(frames) / t.batch_size))
+        self.total_steps = t.epochs * self.steps_per_epoch
+        self.lowpass = build_lowpass(config).to(self.device)
+        for p in self.lowpass.parameters():
+            p.requires_grad_(False)
+        self.brightness_weight = t.brightness_weight
+        self.restarts = 0
+        self.events: list[dict] = []
+        self.global_step = 0
+        self.attempt_step = 0
+        self.converged_step: int | None = None
+        self._bad_checks = 0
+        self._recent: list[dict] = []
+        self._init_attempt(config.seed)
+        # fixed held-out crops for the inversion check (own generator: does not disturb training)
+        probe_rng = np.random.default_rng([config.seed, 99])
+        probe = NoisyCrops(frames, config.data.crop_px, probe_rng, name=name).batch(min(12, 2 * len(frames) + 2))
+        self.probe = torch.from_numpy(probe).to(self.device)
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _init_attempt(self, seed: int) -> None:
+        """Fresh networks, optimisers and samplers from ``seed`` (a restart uses a new seed)."""
+        cfg, t = self.config, self.config.train
+        self.seed = seed
+        torch.manual_seed(seed)
+        self.s2c = build_generator(cfg).to(self.device)
+        self.c2s = build_generator(cfg).to(self.device)
+        self.critic = build_critic(cfg).to(self.device)
+
+        def rms(params):
+            return torch.optim.RMSprop(params, lr=t.lr, alpha=t.rms_rho, momentum=t.momentum, eps=1e-7)
+
+        self.opt_d, self.opt_s2c, self.opt_c2s = rms(self.critic.parameters()), rms(self.s2c.parameters()), rms(self.c2s.parameters())
+        ss = np.random.SeedSequence(seed)
+        noisy_seq, clean_seq = ss.spawn(2)
+        self.noisy = NoisyCrops(self.frames, cfg.data.crop_px, np.random.default_rng(noisy_seq), name=self.name)
+        self.clean = CleanImages(cfg.simulation, cfg.data.crop_px, np.random.default_rng(clean_seq))
+        self.attempt_step = 0
+        self._bad_checks = 0
+        self._recent = []
+        self.converged_step = None
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    # -- one batch -----------------------------------------------------------------------------
+    def step(self) -> dict:
+        """One batch of the paper's schedule; returns the logged losses."""
+        t = self.config.train
+        self.s2c.train(); self.c2s.train(); self.critic.train()
+        s = self._tensor(self.noisy.batch(t.batch_size))
+        out: dict = {}
+        # 1. critic, n_critic times (fresh clean images each time; Ms2c is fixed meanwhile)
+        with torch.no_grad():
+            fake = self.s2c(s)
+        for _ in range(t.n_critic):
+            c = self._tensor(self.clean.batch(t.batch_size))
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d, info = L.critic_loss(self.critic, c, fake, t.gp_lambda)
+            loss_d.backward()
+            self.opt_d.step()
+        out.update(info)
+        # 2. Ms2c adversarially through the frozen critic
+        self.critic.requires_grad_(False)
+        self.opt_s2c.zero_grad(set_to_none=True)
+        adv = L.adversarial_loss(self.critic, self.s2c(s))
+        (t.alpha * adv).backward()
+        self.opt_s2c.step()
+        self.critic.requires_grad_(True)
+        out["adversarial"] = float(adv.detach())
+        # 3. Mc2s∘Ms2c through the fixed low-pass (+ brightness consistency)
+        self.opt_s2c.zero_grad(set_to_none=True); self.opt_c2s.zero_grad(set_to_none=True)
+        den = self.s2c(s)
+        lfc = L.lfc_loss(self.lowpass, s, self.c2s(den))
+        corr = L.lowpass_correlation(self.lowpass, s, den)
+        bright = (1.0 - corr).mean()
+        loss = t.lfc_weight * lfc + (self.brightness_weight * bright if self.brightness_weight > 0 else 0.0)
+        loss.backward()
+        self.opt_s2c.step(); self.opt_c2s.step()
+        out.update(lfc=float(lfc.detach()), brightness=float(bright.detach()), corr=float(corr.detach().mean()))
+        # 4. Ms2c∘Mc2s on clean images
+        c = self._tensor(self.clean.batch(t.batch_size))
+        self.opt_s2c.zero_grad(set_to_none=True); self.opt_c2s.zero_grad(set_to_none=True)
+        cyc = L.cycle_loss(c, self.s2c(self.c2s(c)))
+        (t.beta * cyc).backward()
+        self.opt_s2c.step(); self.opt_c2s.step()
+        out["cycle"] = float(cyc.detach())
+        return out
+
+    # -- inversion guard (paper failure case 1) ------------------------------------------------
+    @torch.no_grad()
+    def probe_correlation(self) -> float:
+        """Median correlation of Ms2b(Ms2c(s)) with Ms2b(s) over fixed held-out crops."""
+        self.s2c.eval()
+        corr = L.lowpass_correlation(self.lowpass, self.probe, self.s2c(self.probe))
+        self.s2c.train()
+        return float(corr.median())
+
+    def _check_inversion(self) -> bool:
+        """True when a restart was triggered."""
+        t = self.config.train
+        warmup = max(t.inversion_warmup_epochs * self.steps_per_epoch, 20)
+        if not t.inversion_check or self.attempt_step < warmup or self.attempt_step % self.steps_per_epoch:
+            return False
+        corr = self.probe_correlation()
+        self._bad_checks = self._bad_checks + 1 if corr < t.inversion_threshold else 0
+        if self._bad_checks < t.inversion_patience:
+            return False
+        event = {"step": self.global_step, "event": "inverted_mapping", "correlation": round(corr, 4)}
+        if self.restarts >= t.max_restarts:
+            event["action"] = "none (max_restarts reached)"
+            self.events.append(event)
+            log.warning("inverted mapping detected at step %d (low-pass correlation %.3f with the input); "
+                        "max_restarts=%d reached, continuing", self.global_step, corr, t.max_restarts)
+            self._bad_checks = 0
+            return False
+        self.restarts += 1
+        new_seed = (self.config.seed + 7919 * self.restarts) % (2**31 - 1)
+        self.brightness_weight = max(self.brightness_weight, 1.0)
+        event["action"] = f"restart {self.restarts} with seed {new_seed}, brightness_weight={self.brightness_weight}"
+        self.events.append(event)
+        log.warning("inverted mapping detected at step %d: bright input areas became background "
+                    "(low-pass correlation %.3f < %.2f for %d checks). Restarting from seed %d with the "
+                    "brightness-consistency term (weight %.2f).", self.global_step, corr,
+                    t.inversion_threshold, t.inversion_patience, new_seed, self.brightness_weight)
+        self._init_attempt(new_seed)
+        return True
+
+    # -- loop ----------------------------------------------------------------------------------
+    def run(self, *, max_steps: int | None = None, deadline: float | None = None,
+            progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
+        """Train until ``epochs`` are done (or ``max_steps`` more steps, or the wall-clock ``deadline``)."""
+        t = self.config.train
+        start = time.monotonic()
+        steps_done = 0
+        stopped_by = "epochs"
+        csv_file = None
+        writer = None
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            path = self.workdir / "losses.csv"
+            new = not path.exists()
+            csv_file = open(path, "a", newline="")
+            writer = csv.DictWriter(csv_file, fieldnames=LOG_FIELDS)
+            if new:
+                writer.writeheader()
+        row: dict = {}
+        try:
+            while self.attempt_step < self.total_steps:
+                if max_steps is not None and steps_done >= max_steps:
+                    stopped_by = "max_steps"
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    stopped_by = "time"
+                    break
+                losses = self.step()
+                self.global_step += 1
+                self.attempt_step += 1
+                steps_done += 1
+                row = {"step": self.global_step, "attempt": self.restarts,
+                       "epoch": round(self.attempt_step / self.steps_per_epoch, 4),
+                       "time_s": round(time.monotonic() - start, 3), **{k: round(v, 6) for k, v in losses.items()}}
+                if writer is not None:
+                    writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+                self._track_convergence(row)
+                if progress is not None:
+                    progress(self.attempt_step, self.total_steps, row)
+                restarted = self._check_inversion()
+                if self.workdir is not None and (restarted or self.global_step % t.checkpoint_every_steps == 0):
+                    csv_file.flush()
+                    self.save_checkpoint()
+        finally:
+            if csv_file is not None:
+                csv_file.close()
+        if self.workdir is not None:
+            self.save_checkpoint()
+        final_corr = self.probe_correlation()
+        inverted = final_corr < t.inversion_threshold
+        if inverted:
+            log.warning("the final mapping looks inverted (low-pass correlation %.3f): bright input areas "
+                        "map to background; do not trust this model", final_corr)
+        final = self.recent_means()
+        final["probe_corr"] = round(final_corr, 4)
+        return TrainResult(steps=self.global_step, epochs=round(self.attempt_step / self.steps_per_epoch, 3),
+                           seconds=round(time.monotonic() - start, 2), stopped_by=stopped_by,
+                           converged_step=self.converged_step, final=final, restarts=self.restarts,
+                           events=list(self.events), inverted_at_end=inverted)
+
+    def recent_means(self) -> dict:
+        if not self._recent:
+            return {}
+        keys = ("cycle", "lfc", "adversarial", "w_distance", "brightness", "corr")
+        return {k: round(float(np.mean([r[k] for r in self._recent])), 5) for k in keys}
+
+    def _track_convergence(self, row: dict) -> None:
+        """The paper's criteria (cycle < 0.05, lfc < 0.1) on a running mean over one epoch (>= 10 steps)."""
+        window = max(10, self.steps_per_epoch)
+        self._recent.append(row)
+        del self._recent[:-window]
+        if self.converged_step is None and len(self._recent) == window:
+            m = self.recent_means()
+            t = self.config.train
+            if m["cycle"] < t.convergence_cycle and m["lfc"] < t.convergence_lfc:
+                self.converged_step = self.global_step
+                self.events.append({"step": self.global_step, "event": "converged", **m})
+                log.info("paper convergence criteria met at step %d (cycle %.4f < %.2f, lfc %.4f < %.2f)",
+                         self.global_step, m["cycle"], t.convergence_cycle, m["lfc"], t.convergence_lfc)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything needed to continue exactly where this step left off (tensors, numbers, JSON)."""
+        meta = {
+            "config": self.config.to_dict(), "seed": self.seed, "global_step": self.global_step,
+            "attempt_step": self.attempt_step, "restarts": self.restarts, "events": self.events,
+            "converged_step": self.converged_step, "bad_checks": self._bad_checks, "recent": self._recent,
+            "brightness_weight": self.brightness_weight,
+            "noisy_rng": self.noisy.rng.bit_generator.state, "noisy_sampler": self.noisy.state(),
+            "clean_rng": self.clean.rng.bit_generator.state,
+        }
+        return {
+            "meta_json": json.dumps(meta),
+            "s2c": self.s2c.state_dict(), "c2s": self.c2s.state_dict(), "critic": self.critic.state_dict(),
+            "opt_d": self.opt_d.state_dict(), "opt_s2c": self.opt_s2c.state_dict(),
+            "opt_c2s": self.opt_c2s.state_dict(), "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state(self, state: dict) -> None:
+        meta = json.loads(state["meta_json"])
+        if meta["seed"] != self.seed:
+            self._init_attempt(meta["seed"])
+        self.s2c.load_state_dict(state["s2c"]); self.c2s.load_state_dict(state["c2s"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_d.load_state_dict(state["opt_d"]); self.opt_s2c.load_state_dict(state["opt_s2c"])
+        self.opt_c2s.load_state_dict(state["opt_c2s"])
+        torch.set_rng_state(state["torch_rng"])
+        self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]
+        self.restarts, self.events = meta["restarts"], meta["events"]
+        self.converged_step, self._bad_checks = meta["converged_step"], meta["bad_checks"]
+        self._recent, self.brightness_weight = meta["recent"], meta["brightness_weight"]
+        self.noisy.rng.bit_generator.state = meta["noisy_rng"]
+        self.noisy.load_state(meta["noisy_sampler"])
+        self.clean.rng.bit_generator.state = meta["clean_rng"]
+
+    def save_checkpoint(self) -> Path:
+        assert self.workdir is not None
+        return save_checkpoint(self.workdir, self.state())
+
+    def resume(self) -> bool:
+        """Load the newest checkpoint in ``workdir`` and drop log rows written after it. False if none."""
+        assert self.workdir is not None
+        state = load_checkpoint(self.workdir)
+        if state is None:
+            return False
+        meta = json.loads(state["meta_json"])
+        saved = RunConfig.from_dict(meta["config"])
+        if _without_epochs(saved) != _without_epochs(self.config):
+            raise ValueError(f"{self.workdir}: the checkpoint was written with another configuration "
+                             f"(seed {saved.seed}, preset {saved.preset}); resume with the same options "
+                             "or start a new run without --resume")
+        self.load_state(state)
+        path = self.workdir / "losses.csv"
+        if path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.global_step]
+            with open(path, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+                w.writeheader()
+                w.writerows(rows)
+        log.info("resumed from step %d (%s)", self.global_step, self.workdir)
+        return True
+
+
+def _without_epochs(config: RunConfig) -> dict:
+    """The configuration as a dict, minus the epoch count (a resumed run may extend it)."""
+    d = config.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k != "epochs"}
+    return d

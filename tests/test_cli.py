@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+from noise2atom.cli import app
+
+runner = CliRunner()
+
+
+def test_simulate_npy_and_tif(tmp_path):
+    r = runner.invoke(app, ["simulate", str(tmp_path / "c.npy"), "--count", "3", "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    a = np.load(tmp_path / "c.npy")
+    assert a.shape == (3, 128, 128)
+    r = runner.invoke(app, ["simulate", str(tmp_path / "c.tif"), "--count", "2", "--size", "64"])
+    assert r.exit_code == 0
+    assert tifffile.imread(tmp_path / "c.tif").shape == (2, 64, 64)
+    r = runner.invoke(app, ["simulate", str(tmp_path / "c.npy"), "--count", "3"])
+    assert r.exit_code == 2 and "exists" in r.output
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), a)
+
+
+def test_css_json(tmp_path, rng):
+    frames = rng.random((4, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "s.npy", frames)
+    r = runner.invoke(app, ["css", str(tmp_path / "s.npy"), "--json"])
+    assert r.exit_code == 0
+    d = json.loads(r.stdout)
+    assert set(d) == {"pairs", "mean"} and len(d["pairs"]) == 3
+    np.save(tmp_path / "one.npy", frames[:1])
+    r = runner.invoke(app, ["css", str(tmp_path / "one.npy"), "--json"])
+    assert r.exit_code == 2 and "at least 2 frames" in r.output
+
+
+def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config.with_updates(train={"epochs": 1}).to_dict()))
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, noisy_movie.noisy)
+    model = tmp_path / "m.n2a"
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert model.exists() and (tmp_path / "m.n2a.run" / "losses.csv").exists()
+    assert (tmp_path / "m.n2a.run" / "losses.png").exists()
+    # existing model: refused without --overwrite / --resume, file untouched
+    before = model.read_bytes()
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg)])
+    assert r.exit_code == 2 and "exists" in r.output
+    assert model.read_bytes() == before
+    # resume with more epochs continues the same run
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--resume", "--epochs", "2"])
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "m.n2a.run" / "losses.csv").read_text().splitlines()
+    assert len(lines) == 1 + 6
+    out = tmp_path / "den.tif"
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    den = tifffile.imread(out)
+    assert den.shape == noisy_movie.noisy.shape and den.dtype == np.float32
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output
+    r = runner.invoke(app, ["info", str(model)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["config"]["data"]["crop_px"] == 48
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "no such file"),
+    (b"not an image", "not a readable"),
+])
+def test_denoise_bad_input_writes_nothing(tmp_path, content, match, tiny_config, noisy_movie):
+    from noise2atom import Noise2Atom
+
+    m = Noise2Atom(tiny_config, device="cpu")
+    m.fit(noisy_movie.noisy, max_steps=1)
+    model = m.save(tmp_path / "m.n2a")
+    bad = tmp_path / "in.tif"
+    if content is not None:
+        bad.write_bytes(content)
+    out = tmp_path / "out.tif"
+    r = runner.invoke(app, ["denoise", str(bad), "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 2 and match in r.output
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_train_bad_inputs_write_nothing(tmp_path, tiny_config):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config.to_dict()))
+    cases = {
+        "nan.npy": (np.full((3, 64, 64), np.nan), "NaN"),
+        "flat.npy": (np.zeros((3, 64, 64)), "constant"),
+        "small.npy": (np.random.default_rng(0).random((3, 40, 40)), "smaller than the 48x48"),
+        "line.npy": (np.arange(10.0), "1-D"),
+    }
+    for name, (arr, match) in cases.items():
+        np.save(tmp_path / name, arr)
+        model = tmp_path / (name + ".n2a")
+        r = runner.invoke(app, ["train", str(tmp_path / name), "--out", str(model), "--config", str(cfg)])
+        assert r.exit_code == 2, (name, r.output)
+        assert match in r.output, (name, r.output)
+        assert not model.exists()

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import tifffile
+
+from noise2atom.errors import InputError
+from noise2atom.io import check_frames, read_stack, stack_from_array, write_tiff
+
+
+def test_read_formats(tmp_path, rng):
+    data = rng.integers(0, 1000, size=(3, 37, 31)).astype(np.uint16)
+    np.save(tmp_path / "s.npy", data)
+    tifffile.imwrite(tmp_path / "s.tif", data)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    import imageio.v3 as iio
+
+    for i in (10, 2, 1):  # natural sort: 1, 2, 10
+        iio.imwrite(folder / f"f{i}.png", data[i % 3])
+    for p in (tmp_path / "s.npy", tmp_path / "s.tif"):
+        s = read_stack(p)
+        assert s.data.shape == (3, 37, 31) and s.data.dtype == np.float32
+        assert s.saturation == 65535 and s.pixel_size is None
+    s = read_stack(folder)
+    np.testing.assert_array_equal(s.data, data[[1, 2, 1]])
+    single = read_stack(folder / "f2.png")
+    assert single.data.shape == (1, 37, 31)
+
+
+def test_tiff_calibration_round_trip(tmp_path):
+    p = write_tiff(tmp_path / "cal.tif", np.ones((2, 16, 16)), pixel_size=0.05, unit="nm", frame_time_s=0.1)
+    s = read_stack(p)
+    assert s.pixel_size == pytest.approx(0.05, rel=1e-5) and s.unit == "nm"
+    assert s.frame_time_s == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_text("hello"), "not a readable"),
+    (lambda p: np.save(p, np.arange(5.0)), "1-D"),
+    (lambda p: np.save(p, np.zeros((0, 8, 8))), "empty"),
+    (lambda p: np.save(p, np.zeros((2, 2, 3, 8, 8))), "5-D"),
+])
+def test_bad_files(tmp_path, make, match):
+    p = tmp_path / "bad.npy"
+    if "readable" in match:
+        p = tmp_path / "bad.tif"
+    make(p)
+    with pytest.raises(InputError, match=match) as e:
+        read_stack(p)
+    assert p.name in str(e.value)
+
+
+def test_unknown_format_and_empty_folder(tmp_path):
+    (tmp_path / "x.jpg2").write_text("")
+    with pytest.raises(InputError, match="unknown image format"):
+        read_stack(tmp_path / "x.jpg2")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no frames"):
+        read_stack(tmp_path / "empty")
+
+
+def test_nan_and_constant_frames():
+    data = np.random.default_rng(0).random((3, 8, 8))
+    data[1, 2, 2] = np.nan
+    with pytest.raises(InputError, match="frame 1 contains NaN"):
+        check_frames(stack_from_array(data))
+    data[1, 2, 2] = np.inf
+    with pytest.raises(InputError, match="NaN or Inf"):
+        check_frames(stack_from_array(data))
+    data[1] = 4.0
+    with pytest.raises(InputError, match="frame 1 is constant"):
+        check_frames(stack_from_array(data))
+
+
+def test_write_never_overwrites(tmp_path):
+    p = tmp_path / "out.tif"
+    p.write_bytes(b"keep")
+    with pytest.raises(InputError, match="exists"):
+        write_tiff(p, np.zeros((1, 4, 4)))
+    assert p.read_bytes() == b"keep"
+    write_tiff(p, np.zeros((1, 4, 4)), overwrite=True)
+    assert read_stack(p).data.shape == (1, 4, 4)
+    assert not list(tmp_path.glob("*.partial"))

@@ -1,0 +1,96 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from noise2atom.data import Normalization
+from noise2atom.train import Trainer
+
+
+def _frames(movie):
+    return Normalization.fit(movie.noisy).forward(movie.noisy)
+
+
+def test_training_changes_generators_and_critic(tiny_config, noisy_movie):
+    tr = Trainer(tiny_config, _frames(noisy_movie), device="cpu")
+    before = {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in
+              (("s2c", tr.s2c), ("c2s", tr.c2s), ("critic", tr.critic))}
+    res = tr.run(max_steps=3)
+    assert res.steps == 3 and res.stopped_by == "max_steps"
+    for name, net in (("s2c", tr.s2c), ("c2s", tr.c2s), ("critic", tr.critic)):
+        changed = any(not torch.equal(before[name][k], v) for k, v in net.state_dict().items())
+        assert changed, name
+    # the fixed low-pass did not move
+    from noise2atom.models import LowPass
+
+    torch.testing.assert_close(tr.lowpass.kernel, LowPass().kernel)
+
+
+def test_cycle_loss_falls_over_training(tiny_config, noisy_movie):
+    cfg = tiny_config.with_updates(train={"lr": 5e-4, "epochs": 40})
+    tr = Trainer(cfg, _frames(noisy_movie), device="cpu")
+    first = np.mean([tr.step()["cycle"] for _ in range(3)])
+    for _ in range(20):
+        tr.step()
+    last = np.mean([tr.step()["cycle"] for _ in range(3)])
+    assert last < first
+
+
+def _losses(path):
+    with open(path, newline="") as f:
+        return [(int(r["step"]), float(r["critic"]), float(r["cycle"]), float(r["lfc"])) for r in csv.DictReader(f)]
+
+
+def test_resume_continues_to_the_same_losses(tiny_config, noisy_movie, tmp_path):
+    frames = _frames(noisy_movie)
+    cfg = tiny_config.with_updates(train={"epochs": 3})  # 3 epochs x 3 steps
+    straight = Trainer(cfg, frames, device="cpu", workdir=tmp_path / "a")
+    straight.run()
+    first = Trainer(cfg, frames, device="cpu", workdir=tmp_path / "b")
+    first.run(max_steps=4)  # stops at step 4; checkpoint written at the end
+    second = Trainer(cfg, frames, device="cpu", workdir=tmp_path / "b")
+    assert second.resume()
+    assert second.global_step == 4
+    second.run()
+    a, b = _losses(tmp_path / "a" / "losses.csv"), _losses(tmp_path / "b" / "losses.csv")
+    assert [r[0] for r in b] == list(range(1, 10))
+    np.testing.assert_allclose(np.array(a)[:, 1:], np.array(b)[:, 1:], rtol=1e-4, atol=1e-5)
+    for k, v in straight.s2c.state_dict().items():
+        torch.testing.assert_close(v, second.s2c.state_dict()[k], rtol=1e-4, atol=1e-5)
+
+
+def test_resume_refuses_another_configuration(tiny_config, noisy_movie, tmp_path):
+    frames = _frames(noisy_movie)
+    Trainer(tiny_config, frames, device="cpu", workdir=tmp_path).run(max_steps=1)
+    other = Trainer(tiny_config.with_updates(seed=99), frames, device="cpu", workdir=tmp_path)
+    with pytest.raises(ValueError, match="another configuration"):
+        other.resume()
+
+
+def test_inverted_mapping_is_detected_and_restarted(tiny_config, noisy_movie, caplog):
+    """A threshold of 1.0 makes every mapping count as inverted: the guard must restart with a new
+    seed, switch the brightness term on and say so in the log."""
+    cfg = tiny_config.with_updates(train={"epochs": 4, "inversion_warmup_epochs": 0, "inversion_threshold": 1.0,
+                                          "inversion_patience": 1, "max_restarts": 1, "brightness_weight": 0.0})
+    tr = Trainer(cfg, _frames(noisy_movie), device="cpu")
+    steps_per_epoch = tr.steps_per_epoch
+    with caplog.at_level("WARNING", logger="noise2atom"):
+        res = tr.run(max_steps=30)
+    assert res.restarts == 1
+    assert res.events[0]["event"] == "inverted_mapping" and "restart 1" in res.events[0]["action"]
+    assert tr.brightness_weight == 1.0 and tr.seed != cfg.seed
+    assert "inverted mapping detected" in caplog.text
+    assert res.inverted_at_end  # threshold 1.0: still flagged at the end, with a warning
+    assert steps_per_epoch == 3
+
+
+def test_probe_correlation_sign(tiny_config, noisy_movie):
+    tr = Trainer(tiny_config, _frames(noisy_movie), device="cpu")
+
+    class Neg(torch.nn.Module):
+        def forward(self, x):
+            return -x
+
+    tr.s2c = Neg()
+    assert tr.probe_correlation() < -0.99

@@ -9,7 +9,7 @@ from noise2atom.io import check_frames, read_stack, stack_from_array, write_tiff
 def test_read_formats(tmp_path, rng):
     data = rng.integers(0, 1000, size=(3, 37, 31)).astype(np.uint16)
     np.save(tmp_path / "s.npy", data)
-    tifffile.imwrite(tmp_path / "s.tif", data)
+    tifffile.imwrite(tmp_path / "s.tif", data, photometric="minisblack")
     folder = tmp_path / "frames"
     folder.mkdir()
     import imageio.v3 as iio

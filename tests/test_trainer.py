@@ -44,7 +44,7 @@ def _losses(path):
 
 def test_resume_continues_to_the_same_losses(tiny_config, noisy_movie, tmp_path):
     frames = _frames(noisy_movie)
-    cfg = tiny_config.with_updates(train={"epochs": 3})  # 3 epochs x 3 steps
+    cfg = tiny_config.with_updates(train={"epochs": 3, "select_every_steps": 2})  # 3 epochs x 3 steps
     straight = Trainer(cfg, frames, device="cpu", workdir=tmp_path / "a")
     straight.run()
     first = Trainer(cfg, frames, device="cpu", workdir=tmp_path / "b")
@@ -56,8 +56,10 @@ def test_resume_continues_to_the_same_losses(tiny_config, noisy_movie, tmp_path)
     a, b = _losses(tmp_path / "a" / "losses.csv"), _losses(tmp_path / "b" / "losses.csv")
     assert [r[0] for r in b] == list(range(1, 10))
     np.testing.assert_allclose(np.array(a)[:, 1:], np.array(b)[:, 1:], rtol=1e-4, atol=1e-5)
-    for k, v in straight.s2c.state_dict().items():
+    for k, v in straight.s2c.state_dict().items():  # the kept (best-scoring) weights agree too
         torch.testing.assert_close(v, second.s2c.state_dict()[k], rtol=1e-4, atol=1e-5)
+    assert straight.best["step"] == second.best["step"] and straight.best["score"] == pytest.approx(
+        second.best["score"], abs=1e-5)
 
 
 def test_resume_refuses_another_configuration(tiny_config, noisy_movie, tmp_path):
@@ -71,7 +73,8 @@ def test_resume_refuses_another_configuration(tiny_config, noisy_movie, tmp_path
 def test_inverted_mapping_is_detected_and_restarted(tiny_config, noisy_movie, caplog):
     """A threshold of 1.0 makes every mapping count as inverted: the guard must restart with a new
     seed, switch the brightness term on and say so in the log."""
-    cfg = tiny_config.with_updates(train={"epochs": 4, "inversion_warmup_epochs": 0, "inversion_threshold": 1.0,
+    cfg = tiny_config.with_updates(train={"epochs": 4, "inversion_warmup_epochs": 0, "inversion_warmup_steps": 0,
+                                          "inversion_threshold": 1.0,
                                           "inversion_patience": 1, "max_restarts": 1, "brightness_weight": 0.0})
     tr = Trainer(cfg, _frames(noisy_movie), device="cpu")
     steps_per_epoch = tr.steps_per_epoch
@@ -94,3 +97,30 @@ def test_probe_correlation_sign(tiny_config, noisy_movie):
 
     tr.s2c = Neg()
     assert tr.probe_correlation() < -0.99
+
+
+def test_keeps_the_weights_with_the_best_predictive_score(tiny_config, noisy_movie, tmp_path):
+    cfg = tiny_config.with_updates(train={"epochs": 3, "select_every_steps": 1, "lr": 1e-3})
+    tr = Trainer(cfg, _frames(noisy_movie), device="cpu", workdir=tmp_path)
+    res = tr.run()
+    with open(tmp_path / "losses.csv", newline="") as f:
+        scores = {int(r["step"]): float(r["val_score"]) for r in csv.DictReader(f)}
+    assert len(scores) == 9
+    best_step = max(scores, key=scores.get)
+    final_score = tr.validation_score()
+    if res.kept_step != 9:  # the last step was not the best: its weights were swapped for the best
+        assert res.kept_step == best_step
+    assert final_score == pytest.approx(max(scores[best_step], scores[9]), abs=1e-5)
+
+
+def test_predictive_score_prefers_truth_over_noise_and_blur():
+    from scipy.ndimage import gaussian_filter
+
+    from noise2atom.data import simulate_movie
+    from noise2atom.metrics import predictive_r2
+
+    m = simulate_movie(6, 64, dose_e_per_px=2.0, seed=1, drift_px=0.0, hop_prob=0.0)
+    truth = predictive_r2(m.clean, m.noisy)
+    assert truth > predictive_r2(m.noisy, m.noisy)
+    assert truth > predictive_r2(gaussian_filter(m.clean, (0, 4, 4)), m.noisy)
+    assert predictive_r2(-m.clean, m.noisy) == pytest.approx(-truth)

@@ -18,7 +18,7 @@ from .errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Noise2Atom: unsupervised denoising of low-dose STEM movies of atoms.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("noise2atom")
 
 
@@ -26,7 +26,6 @@ def _setup_logging(verbose: bool = False) -> None:
     if not any(isinstance(h, RichHandler) for h in log.handlers):
         log.addHandler(RichHandler(console=err, show_path=False, rich_tracebacks=False))
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 def _progress() -> Progress:
@@ -165,7 +164,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PN
             overwrite: bool = typer.Option(False, help="Replace an existing output file"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Denoise a series with a trained model and write a float32 TIFF stack."""
-    from .io import TiffStackWriter, check_frames, check_output, read_stack
+    from .io import check_frames, check_output, read_stack, write_tiff_stream
     from .model import Noise2Atom
 
     _setup_logging(verbose)
@@ -176,13 +175,14 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PN
         net = Noise2Atom.load(model, device=device)
         stack = read_stack(input)
         check_frames(stack)
-        with _progress() as bar, TiffStackWriter(out, pixel_size=stack.pixel_size, unit=stack.unit,
-                                                 frame_time_s=stack.frame_time_s, overwrite=overwrite) as w:
+        with _progress() as bar:
             task = bar.add_task("denoise", total=len(stack), info="")
-            for frame in net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
-                                          batch_size=batch, rescale=rescale, name=stack.name):
-                w.write(frame)
-                bar.advance(task)
+            frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
+                                      batch_size=batch, rescale=rescale, name=stack.name,
+                                      on_frame=lambda i: bar.advance(task))
+            write_tiff_stream(out, frames, n_frames=len(stack), frame_shape=stack.data.shape[1:],
+                              pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
+                              overwrite=overwrite)
     except (InputError, ConfigError, ValueError, RuntimeError) as exc:
         _fail(exc)
     log.info("wrote %d denoised frames to %s", len(stack), out)

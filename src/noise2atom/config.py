@@ -95,6 +95,7 @@ class ModelConfig:
     critic_dropout: float = 0.25
     lowpass_px: int = 33
     lowpass_sigma_px: float = math.sqrt(15.0)
+    lowpass_padding: str = "valid"
 
     def validate(self) -> None:
         _check(self.width >= 4, f"model.width={self.width} must be >= 4")
@@ -106,6 +107,8 @@ class ModelConfig:
         _check(0 <= self.critic_dropout < 1, f"model.critic_dropout={self.critic_dropout} must be in [0, 1)")
         _check(self.lowpass_px % 2 == 1, f"model.lowpass_px={self.lowpass_px} must be odd")
         _check(self.lowpass_sigma_px > 0, f"model.lowpass_sigma_px={self.lowpass_sigma_px} must be > 0")
+        _check(self.lowpass_padding in ("valid", "reflect"),
+               f"model.lowpass_padding={self.lowpass_padding!r} must be 'valid' (paper) or 'reflect'")
 
     @property
     def size_multiple(self) -> int:
@@ -117,9 +120,12 @@ class ModelConfig:
 class TrainConfig:
     """Loss weights, schedule and optimiser (paper eq. 1-9 and "Training Details").
 
-    ``brightness_weight`` weights the one term that is *not* in the paper: 1 minus the correlation
-    between the low-passed output and the low-passed input ("bright areas are atoms", which the paper
-    states but leaves unenforced). 0 gives the paper's exact objective.
+    ``brightness_weight`` weights a term that is *not* in the paper: 1 minus the correlation between
+    the output and the input, both blurred by a Gaussian of ``brightness_sigma_px`` (0: by Ms2b) —
+    "bright areas are atoms", which the paper states but leaves unenforced. 0 gives the paper's
+    exact objective. ``select_best`` keeps the weights with the best predictive score (see
+    :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
+    ``select_every_steps``; otherwise the last weights are kept.
     """
 
     batch_size: int = 6
@@ -132,14 +138,18 @@ class TrainConfig:
     beta: float = 1.0
     lfc_weight: float = 1.0
     brightness_weight: float = 1.0
+    brightness_sigma_px: float = 1.5
     epochs: int = 100
     # inversion (paper failure case 1) detection
     inversion_check: bool = True
-    inversion_warmup_epochs: int = 3
+    inversion_warmup_epochs: int = 5
+    inversion_warmup_steps: int = 200
     inversion_threshold: float = 0.0
-    inversion_patience: int = 2
+    inversion_patience: int = 5
     max_restarts: int = 2
     checkpoint_every_steps: int = 50
+    select_best: bool = True
+    select_every_steps: int = 25
     convergence_cycle: float = 0.05
     convergence_lfc: float = 0.1
 
@@ -152,11 +162,15 @@ class TrainConfig:
         for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight"):
             _check(getattr(self, name) >= 0, f"train.{name}={getattr(self, name)} must be >= 0")
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(0 <= self.brightness_sigma_px <= 16,
+               f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
+        _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")
         _check(self.inversion_patience >= 1, "train.inversion_patience must be >= 1")
         _check(self.max_restarts >= 0, "train.max_restarts must be >= 0")
         _check(self.checkpoint_every_steps >= 1, "train.checkpoint_every_steps must be >= 1")
+        _check(self.select_every_steps >= 1, "train.select_every_steps must be >= 1")
 
 
 @dataclass(frozen=True)

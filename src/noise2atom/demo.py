@@ -15,7 +15,7 @@ from .config import preset_config
 from .data.movie import simulate_movie
 from .errors import InputError
 from .io import read_stack, write_tiff
-from .metrics import css, psnr, ssim
+from .metrics import css, predictive_r2, psnr, ssim
 from .model import Noise2Atom
 from .report import plot_losses, plot_side_by_side
 
@@ -57,13 +57,17 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 5.0, i
 
     numbers: dict = {"source": source, "training": result.to_dict()}
     rows = {"noisy": noisy, "noise2atom": denoised}
+    gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
+    if len(noisy) >= 2:
+        numbers["predictive_r2"] = {"noisy": predictive_r2(noisy, noisy),
+                                    "gaussian σ=1.5 px": predictive_r2(gauss, noisy),
+                                    "noise2atom": predictive_r2(denoised, noisy)}
     css_values = {}
     if len(noisy) >= 2:
         for name, arr in rows.items():
             css_values[name] = css(arr).mean
         numbers["css"] = css_values
     if truth is not None:
-        gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
         numbers["psnr_db_vs_truth"] = {"noisy": psnr(noisy, truth), "gaussian σ=1.5 px": psnr(gauss, truth),
                                        "noise2atom": psnr(denoised, truth)}
         numbers["ssim_vs_truth"] = {"noisy": ssim(noisy, truth), "gaussian σ=1.5 px": ssim(gauss, truth),
@@ -84,11 +88,16 @@ def _markdown(n: dict) -> str:
              f"paper convergence criteria (cycle < 0.05, lfc < 0.1) "
              + (f"met at step {t['converged_step']}" if t["converged_step"] else "not met") + ".",
              f"Final running means: {t['final']}.",
-             f"Inverted-mapping restarts: {t['restarts']}; inverted at the end: {t['inverted_at_end']}.", ""]
+             f"Inverted-mapping restarts: {t['restarts']}; inverted at the end: {t['inverted_at_end']}.",
+             f"Weights kept: step {t['kept_step']} (predictive score {t['kept_score']}).", ""]
     if "css" in n:
         lines += ["| series | CSS (eq. 10, mean) |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" for k, v in n["css"].items()]
         lines += ["", "CSS alone rewards blur (a constant series scores 1.0); read it beside the fidelity below.", ""]
+    if "predictive_r2" in n:
+        lines += ["| estimate | predictive score (frame n predicts raw frame n+1, signed R²) |", "|---|---|"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in n["predictive_r2"].items()]
+        lines.append("")
     if "psnr_db_vs_truth" in n:
         lines += ["| estimate | PSNR vs truth (dB, affine fit) | SSIM vs truth |", "|---|---|---|"]
         for k in n["psnr_db_vs_truth"]:

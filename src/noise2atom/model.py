@@ -84,7 +84,11 @@ class Noise2Atom:
 
     # -- training ------------------------------------------------------------------------------
     def prepare(self, data) -> tuple[Stack, np.ndarray]:
-        """Sample the training frames, fit the normalisation, return normalised frames (N, Y, X)."""
+        """Sample the training frames, fit the normalisation, return normalised frames (N, Y, X).
+
+        Also sets ``self._val_frames``: up to 8 consecutive normalised frames from the middle of the
+        series, centre-cropped to at most twice the training crop, for choosing the weights to keep.
+        """
         stack = as_stack(data)
         d = self.config.data
         _, h, w = stack.data.shape
@@ -97,6 +101,13 @@ class Noise2Atom:
         self.normalization = Normalization.fit(frames, low_percentile=d.low_percentile,
                                                high_percentile=d.high_percentile,
                                                saturation=stack.saturation, name=stack.name)
+        t = len(stack)
+        start = max(0, t // 2 - 4)
+        val = stack.data[start:start + 8]
+        m, side = self.config.model.size_multiple, 2 * d.crop_px
+        vh, vw = min(h, side) // m * m, min(w, side) // m * m
+        y0, x0 = (h - vh) // 2, (w - vw) // 2
+        self._val_frames = self.normalization.forward(val[:, y0:y0 + vh, x0:x0 + vw])
         return stack, self.normalization.forward(frames)
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
@@ -120,7 +131,8 @@ class Noise2Atom:
         if resume and workdir is None:
             raise ConfigError("resume=True needs the workdir of the interrupted run")
         stack, frames = self.prepare(data)
-        trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name)
+        trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
+                          val_frames=self._val_frames)
         if resume and not trainer.resume():
             log.warning("no checkpoint in %s; starting a new run", workdir)
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None

@@ -2,7 +2,7 @@
 
 from .readers import check_frames, read_stack, stack_from_array
 from .stack import Stack
-from .writers import TiffStackWriter, check_output, write_array, write_tiff
+from .writers import check_output, write_array, write_tiff, write_tiff_stream
 
 __all__ = ["Stack", "read_stack", "stack_from_array", "check_frames", "write_tiff", "write_array",
-           "TiffStackWriter", "check_output"]
+           "write_tiff_stream", "check_output"]

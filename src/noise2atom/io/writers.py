@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -20,67 +21,57 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-class TiffStackWriter:
-    """Write frames one at a time into an ImageJ TIFF; the file appears only when complete.
+def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frames: int, frame_shape: tuple[int, int],
+                      pixel_size: float | None = None, unit: str | None = None,
+                      frame_time_s: float | None = None, overwrite: bool = False) -> Path:
+    """Stream ``n_frames`` (Y, X) frames into an ImageJ TIFF (axes TYX, float32) with calibration.
 
-    Frames go to ``<name>.partial`` and are renamed onto ``path`` by :meth:`close` after the last
-    frame, so an interrupted run never leaves a half-written file under the final name.
+    Frames are consumed one at a time (a series larger than memory can be written) into
+    ``<name>.partial``, which is renamed onto ``path`` only after the last frame: an interrupted
+    run never leaves a half-written file under the final name, and the partial file is removed.
     """
+    import tifffile
 
-    def __init__(self, path: str | Path, *, pixel_size: float | None = None, unit: str | None = None,
-                 frame_time_s: float | None = None, overwrite: bool = False):
-        import tifffile
+    path = check_output(path, overwrite=overwrite)
+    tmp = path.with_name(path.name + ".partial")
+    meta: dict = {"axes": "TYX"}
+    kwargs: dict = {}
+    if pixel_size:
+        kwargs["resolution"] = (1.0 / pixel_size, 1.0 / pixel_size)
+        meta["unit"] = unit or "pixel"
+    if frame_time_s:
+        meta["finterval"] = frame_time_s
+    count = 0
 
-        self.path = check_output(path, overwrite=overwrite)
-        self._tmp = self.path.with_name(self.path.name + ".partial")
-        self._writer = tifffile.TiffWriter(self._tmp, imagej=True)
-        self._meta: dict = {"axes": "YX"}
-        self._res = None
-        if pixel_size:
-            self._res = (1.0 / pixel_size, 1.0 / pixel_size)
-            self._meta["unit"] = unit or "pixel"
-        if frame_time_s:
-            self._meta["finterval"] = frame_time_s
-        self.frames = 0
+    def checked():
+        nonlocal count
+        for f in frames:
+            f = np.asarray(f, dtype=np.float32)
+            if f.shape != tuple(frame_shape):
+                raise ValueError(f"frame {count} has shape {f.shape}, expected {tuple(frame_shape)}")
+            count += 1
+            yield f
 
-    def write(self, frame: np.ndarray) -> None:
-        frame = np.asarray(frame, dtype=np.float32)
-        kwargs = {"contiguous": True, "metadata": self._meta}
-        if self._res is not None:
-            kwargs["resolution"] = self._res
-        self._writer.write(frame, **kwargs)
-        self.frames += 1
-
-    def close(self) -> Path:
-        self._writer.close()
-        os.replace(self._tmp, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        self._writer.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    try:
+        tifffile.imwrite(tmp, checked(), shape=(n_frames, *frame_shape), dtype="float32", imagej=True,
+                         metadata=meta, **kwargs)
+        if count != n_frames:
+            raise ValueError(f"{path}: got {count} frames, expected {n_frames}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path
 
 
 def write_tiff(path: str | Path, frames: np.ndarray, *, pixel_size: float | None = None,
                unit: str | None = None, frame_time_s: float | None = None, overwrite: bool = False) -> Path:
-    """Write a (T, Y, X) or (Y, X) float32 series as an ImageJ TIFF stack with calibration."""
+    """Write a (T, Y, X) or (Y, X) series as a float32 ImageJ TIFF stack with calibration."""
     frames = np.asarray(frames, dtype=np.float32)
     if frames.ndim == 2:
         frames = frames[None]
-    with TiffStackWriter(path, pixel_size=pixel_size, unit=unit, frame_time_s=frame_time_s,
-                         overwrite=overwrite) as w:
-        for f in frames:
-            w.write(f)
-    return Path(path)
+    return write_tiff_stream(path, iter(frames), n_frames=len(frames), frame_shape=frames.shape[1:],
+                             pixel_size=pixel_size, unit=unit, frame_time_s=frame_time_s, overwrite=overwrite)
 
 
 def write_array(path: str | Path, frames: np.ndarray, *, overwrite: bool = False) -> Path:

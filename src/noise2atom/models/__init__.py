@@ -19,7 +19,7 @@ def build_critic(config: RunConfig) -> Critic:
 
 
 def build_lowpass(config: RunConfig) -> LowPass:
-    return LowPass(config.model.lowpass_px, config.model.lowpass_sigma_px)
+    return LowPass(config.model.lowpass_px, config.model.lowpass_sigma_px, config.model.lowpass_padding)
 
 
 def count_parameters(module) -> int:

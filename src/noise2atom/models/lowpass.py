@@ -21,15 +21,22 @@ def gaussian_kernel(size: int = 33, sigma_px: float = math.sqrt(15.0)) -> np.nda
 
 
 class LowPass(nn.Module):
-    """Valid 2-D convolution with a fixed normalised Gaussian: (B, 1, H, W) -> (B, 1, H-32, W-32).
+    """2-D convolution with a fixed normalised Gaussian.
 
-    The kernel is a buffer, not a parameter: no optimiser can change it.
+    ``padding="valid"`` (the paper's "without padding"): (B, 1, H, W) -> (B, 1, H-32, W-32), so only
+    the centre of a crop is compared. ``padding="reflect"``: mirror-padded, same size, every pixel
+    compared. The kernel is a buffer, not a parameter: no optimiser can change it.
     """
 
-    def __init__(self, size: int = 33, sigma_px: float = math.sqrt(15.0)):
+    def __init__(self, size: int = 33, sigma_px: float = math.sqrt(15.0), padding: str = "valid"):
         super().__init__()
-        self.size, self.sigma_px = size, sigma_px
+        if padding not in ("valid", "reflect"):
+            raise ValueError(f"padding must be 'valid' or 'reflect', got {padding!r}")
+        self.size, self.sigma_px, self.padding = size, sigma_px, padding
         self.register_buffer("kernel", torch.tensor(gaussian_kernel(size, sigma_px), dtype=torch.float32)[None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == "reflect":
+            h = self.size // 2
+            x = F.pad(x, (h, h, h, h), mode="reflect")
         return F.conv2d(x, self.kernel)

@@ -32,7 +32,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 log = logging.getLogger("noise2atom")
 
 LOG_FIELDS = ["step", "attempt", "epoch", "time_s", "critic", "w_distance", "gp", "adversarial", "lfc",
-              "cycle", "brightness", "corr"]
+              "cycle", "brightness", "corr", "val_score"]
 
 
 @dataclass
@@ -48,6 +48,8 @@ class TrainResult:
     restarts: int
     events: list = field(default_factory=list)
     inverted_at_end: bool = False
+    kept_step: int | None = None  # the step whose weights were kept (best predictive score)
+    kept_score: float | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -71,10 +73,13 @@ class Trainer:
         when ``None``.
     name : str
         The data's name, for messages.
+    val_frames : ndarray (V, Y, X) float32 in [-1, 1], optional
+        Consecutive frames (sides multiples of 2**depth) on which the predictive score chooses the
+        weights to keep (``train.select_best``); default: the first frames of ``frames``.
     """
 
     def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
-                 name: str = "array"):
+                 name: str = "array", val_frames: np.ndarray | None = None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.workdir = Path(workdir) if workdir is not None else None
@@ -83,10 +88,20 @@ class Trainer:
         t = config.train
         self.steps_per_epoch = max(1, math.ceil(len(frames) / t.batch_size))
         self.total_steps = t.epochs * self.steps_per_epoch
+        # the adversarial game flips the mapping for a few steps now and then and recovers; only an
+        # inversion that persists for `inversion_patience` checks, >= 10 steps apart, counts
+        self.check_every = max(self.steps_per_epoch, 10)
         self.lowpass = build_lowpass(config).to(self.device)
         for p in self.lowpass.parameters():
             p.requires_grad_(False)
         self.brightness_weight = t.brightness_weight
+        if t.brightness_sigma_px > 0:  # brightness consistency at the scale of an atom
+            from ..models import LowPass
+
+            k = 2 * math.ceil(3 * t.brightness_sigma_px) + 1
+            self.bright_blur = LowPass(k, t.brightness_sigma_px, padding="reflect").to(self.device)
+        else:
+            self.bright_blur = self.lowpass
         self.restarts = 0
         self.events: list[dict] = []
         self.global_step = 0
@@ -99,6 +114,13 @@ class Trainer:
         probe_rng = np.random.default_rng([config.seed, 99])
         probe = NoisyCrops(frames, config.data.crop_px, probe_rng, name=name).batch(min(12, 2 * len(frames) + 2))
         self.probe = torch.from_numpy(probe).to(self.device)
+        if val_frames is None:
+            m = config.model.size_multiple
+            h, w = (frames.shape[1] // m) * m, (frames.shape[2] // m) * m
+            val_frames = frames[:8, :h, :w]
+        self.val = torch.from_numpy(np.ascontiguousarray(val_frames[:, None], dtype=np.float32)).to(self.device)
+        # the best-scoring weights so far, kept across restarts (an inverted model scores < 0)
+        self.best: dict | None = None  # {"step", "score", "s2c", "c2s", "critic"}
 
     # -- setup ---------------------------------------------------------------------------------
     def _init_attempt(self, seed: int) -> None:
@@ -155,7 +177,7 @@ class Trainer:
         self.opt_s2c.zero_grad(set_to_none=True); self.opt_c2s.zero_grad(set_to_none=True)
         den = self.s2c(s)
         lfc = L.lfc_loss(self.lowpass, s, self.c2s(den))
-        corr = L.lowpass_correlation(self.lowpass, s, den)
+        corr = L.lowpass_correlation(self.bright_blur, s, den)
         bright = (1.0 - corr).mean()
         loss = t.lfc_weight * lfc + (self.brightness_weight * bright if self.brightness_weight > 0 else 0.0)
         loss.backward()
@@ -179,11 +201,33 @@ class Trainer:
         self.s2c.train()
         return float(corr.median())
 
+    @torch.no_grad()
+    def validation_score(self) -> float:
+        """Predictive score of Ms2c on the held-out consecutive frames (higher is better)."""
+        from ..metrics.predictive import predictive_r2
+
+        self.s2c.eval()
+        out = torch.cat([self.s2c(self.val[i:i + 4]) for i in range(0, len(self.val), 4)])
+        self.s2c.train()
+        return predictive_r2(out[:, 0].float().cpu().numpy(), self.val[:, 0].float().cpu().numpy())
+
+    def _select(self) -> float | None:
+        """Every ``select_every_steps``: score the current weights and keep them if they are the best."""
+        t = self.config.train
+        if not t.select_best or self.attempt_step % t.select_every_steps:
+            return None
+        score = self.validation_score()
+        if self.best is None or score > self.best["score"]:
+            self.best = {"step": self.global_step, "score": score,
+                         **{k: {n: v.detach().clone().cpu() for n, v in getattr(self, k).state_dict().items()}
+                            for k in ("s2c", "c2s", "critic")}}
+        return score
+
     def _check_inversion(self) -> bool:
         """True when a restart was triggered."""
         t = self.config.train
-        warmup = max(t.inversion_warmup_epochs * self.steps_per_epoch, 20)
-        if not t.inversion_check or self.attempt_step < warmup or self.attempt_step % self.steps_per_epoch:
+        warmup = max(t.inversion_warmup_epochs * self.steps_per_epoch, t.inversion_warmup_steps)
+        if not t.inversion_check or self.attempt_step < warmup or self.attempt_step % self.check_every:
             return False
         corr = self.probe_correlation()
         self._bad_checks = self._bad_checks + 1 if corr < t.inversion_threshold else 0
@@ -243,6 +287,9 @@ class Trainer:
                 row = {"step": self.global_step, "attempt": self.restarts,
                        "epoch": round(self.attempt_step / self.steps_per_epoch, 4),
                        "time_s": round(time.monotonic() - start, 3), **{k: round(v, 6) for k, v in losses.items()}}
+                score = self._select()
+                if score is not None:
+                    row["val_score"] = round(score, 6)
                 if writer is not None:
                     writer.writerow({k: row.get(k) for k in LOG_FIELDS})
                 self._track_convergence(row)
@@ -257,6 +304,17 @@ class Trainer:
                 csv_file.close()
         if self.workdir is not None:
             self.save_checkpoint()
+        best_step = best_score = None
+        if self.best is not None:
+            last_score = self.validation_score()
+            if last_score >= self.best["score"]:
+                best_step, best_score = self.global_step, last_score
+            else:
+                best_step, best_score = self.best["step"], self.best["score"]
+                for k in ("s2c", "c2s", "critic"):
+                    getattr(self, k).load_state_dict(self.best[k])
+                log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
+                         best_step, best_score, last_score)
         final_corr = self.probe_correlation()
         inverted = final_corr < t.inversion_threshold
         if inverted:
@@ -267,7 +325,8 @@ class Trainer:
         return TrainResult(steps=self.global_step, epochs=round(self.attempt_step / self.steps_per_epoch, 3),
                            seconds=round(time.monotonic() - start, 2), stopped_by=stopped_by,
                            converged_step=self.converged_step, final=final, restarts=self.restarts,
-                           events=list(self.events), inverted_at_end=inverted)
+                           events=list(self.events), inverted_at_end=inverted, kept_step=best_step,
+                           kept_score=None if best_score is None else round(best_score, 5))
 
     def recent_means(self) -> dict:
         if not self._recent:
@@ -305,6 +364,7 @@ class Trainer:
             "s2c": self.s2c.state_dict(), "c2s": self.c2s.state_dict(), "critic": self.critic.state_dict(),
             "opt_d": self.opt_d.state_dict(), "opt_s2c": self.opt_s2c.state_dict(),
             "opt_c2s": self.opt_c2s.state_dict(), "torch_rng": torch.get_rng_state(),
+            "best": {} if self.best is None else self.best,
         }
 
     def load_state(self, state: dict) -> None:
@@ -316,6 +376,7 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"]); self.opt_s2c.load_state_dict(state["opt_s2c"])
         self.opt_c2s.load_state_dict(state["opt_c2s"])
         torch.set_rng_state(state["torch_rng"])
+        self.best = state.get("best") or None
         self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]
         self.restarts, self.events = meta["restarts"], meta["events"]
         self.converged_step, self._bad_checks = meta["converged_step"], meta["bad_checks"]

@@ -1,0 +1,32 @@
+"""Train briefly on a simulated noisy movie with known truth and check the result against it."""
+
+import numpy as np
+import pytest
+
+from noise2atom import Noise2Atom, preset_config, simulate_movie
+from noise2atom.metrics import psnr, ssim
+
+STEPS = 500  # ~6 min on 2 CPU cores; measured: SSIM 0.352 -> 0.594, correlation with the atoms 0.75
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_training_improves_on_the_noisy_input(tmp_path):
+    movie = simulate_movie(12, 64, dose_e_per_px=2.0, seed=3)
+    config = preset_config("small", seed=0).with_updates(
+        data={"crop_px": 48}, model={"width": 8, "res_blocks": 2, "critic_width": 8},
+        denoise={"tile_px": 64, "overlap_px": 16}, train={"epochs": 10_000})
+    model = Noise2Atom(config, device="cpu")
+    result = model.fit(movie.noisy, max_steps=STEPS, workdir=tmp_path / "run")
+    denoised = model.denoise(movie.noisy)
+    assert denoised.shape == movie.noisy.shape
+    assert result.steps == STEPS and result.kept_step is not None and result.kept_score > 0
+    s_noisy, s_den = ssim(movie.noisy, movie.atoms), ssim(denoised, movie.atoms)
+    corr = np.corrcoef(denoised.ravel(), movie.atoms.ravel())[0, 1]
+    print(f"SSIM vs truth: noisy {s_noisy:.3f} -> denoised {s_den:.3f}; "
+          f"PSNR noisy {psnr(movie.noisy, movie.atoms):.2f} -> {psnr(denoised, movie.atoms):.2f} dB; "
+          f"correlation with the atoms {corr:.3f}; kept step {result.kept_step}")
+    # closer to the truth than the noisy input (SSIM), by a clear margin
+    assert s_den > s_noisy + 0.1
+    # the atoms are where the truth has them: not the inverted mapping
+    assert corr > 0.5

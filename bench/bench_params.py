@@ -1,0 +1,12 @@
+"""Parameters per network for each preset.
+
+    python bench/bench_params.py
+"""
+
+from noise2atom.config import PRESETS, preset_config
+from noise2atom.models import build_critic, build_generator, count_parameters
+
+for name in PRESETS:
+    cfg = preset_config(name, seed=0)
+    print(f"{name}: generator {count_parameters(build_generator(cfg)) / 1e6:.2f} M parameters (x2: Ms2c, Mc2s), "
+          f"critic {count_parameters(build_critic(cfg)) / 1e6:.2f} M")

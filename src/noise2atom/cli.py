@@ -34,6 +34,17 @@ def _progress() -> Progress:
                     console=err, transient=False)
 
 
+def _training_task(bar: Progress):
+    """A progress callback for ``fit``: one bar with the step count and the main losses."""
+    task = bar.add_task("train", total=None, info="")
+
+    def on_step(step, total, row):
+        bar.update(task, completed=step, total=total,
+                   info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+
+    return on_step
+
+
 def _fail(exc: Exception) -> None:
     err.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(2)
@@ -131,13 +142,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
         log.addHandler(fh)
         log.info("training preset=%s seed=%d on %s (work folder %s)", config.preset, config.seed, input, workdir)
         with _progress() as bar:
-            task = bar.add_task("train", total=None, info="")
-
-            def on_step(step, total, row):
-                bar.update(task, completed=step, total=total,
-                           info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
-
-            result = model.fit(input, minutes=minutes, workdir=workdir, resume=resume, progress=on_step)
+            result = model.fit(input, minutes=minutes, workdir=workdir, resume=resume,
+                               progress=_training_task(bar))
         model.save(out, overwrite=True)
         plot_losses(workdir / "losses.csv", workdir / "losses.png",
                     cycle_limit=config.train.convergence_cycle, lfc_limit=config.train.convergence_lfc)
@@ -227,19 +233,12 @@ def demo(out: Path = typer.Option(Path("noise2atom-demo"), "--out", "-o", help="
     _setup_logging()
     try:
         with _progress() as bar:
-            task = bar.add_task("train", total=None, info="")
-
-            def on_step(step, total, row):
-                bar.update(task, completed=step, total=total,
-                           info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
-
-            numbers = run_demo(out, minutes=minutes, input_path=input, seed=seed, overwrite=overwrite,
-                               progress=on_step)
+            run_demo(out, minutes=minutes, input_path=input, seed=seed, overwrite=overwrite,
+                     progress=_training_task(bar))
     except (InputError, ConfigError, ValueError) as exc:
         _fail(exc)
     print((out / "report.md").read_text())
     log.info("results in %s", out)
-    return None if numbers else None
 
 
 @app.command()

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .config import preset_config
@@ -58,14 +57,12 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 5.0, i
     numbers: dict = {"source": source, "training": result.to_dict()}
     rows = {"noisy": noisy, "noise2atom": denoised}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
+    css_values = {}
     if len(noisy) >= 2:
         numbers["predictive_r2"] = {"noisy": predictive_r2(noisy, noisy),
                                     "gaussian σ=1.5 px": predictive_r2(gauss, noisy),
                                     "noise2atom": predictive_r2(denoised, noisy)}
-    css_values = {}
-    if len(noisy) >= 2:
-        for name, arr in rows.items():
-            css_values[name] = css(arr).mean
+        css_values = {name: css(arr).mean for name, arr in rows.items()}
         numbers["css"] = css_values
     if truth is not None:
         numbers["psnr_db_vs_truth"] = {"noisy": psnr(noisy, truth), "gaussian σ=1.5 px": psnr(gauss, truth),

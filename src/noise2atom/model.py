@@ -21,7 +21,7 @@ import torch
 from ._version import __version__
 from .config import ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
-from .data.patches import sample_frame_indices
+from .data.patches import central_crop, sample_frame_indices
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import Stack, check_frames, read_stack, stack_from_array
@@ -83,32 +83,23 @@ class Noise2Atom:
         self.critic = build_critic(config).to(self.device)
 
     # -- training ------------------------------------------------------------------------------
-    def prepare(self, data) -> tuple[Stack, np.ndarray]:
-        """Sample the training frames, fit the normalisation, return normalised frames (N, Y, X).
+    def prepare(self, data) -> tuple[Stack, np.ndarray, np.ndarray]:
+        """Sample the training frames and fit the normalisation.
 
-        Also sets ``self._val_frames``: up to 8 consecutive normalised frames from the middle of the
-        series, centre-cropped to at most twice the training crop, for choosing the weights to keep.
+        Returns the stack, the normalised training frames (N, Y, X), and up to 8 consecutive
+        normalised frames from the middle of the series, centre-cropped to at most twice the training
+        crop, on which the weights to keep are chosen.
         """
         stack = as_stack(data)
         d = self.config.data
-        _, h, w = stack.data.shape
-        if h < d.crop_px or w < d.crop_px:
-            raise InputError(f"{stack.name}: frames are {h}x{w} px, smaller than the {d.crop_px}x{d.crop_px} "
-                             f"training crop; pass --crop {max(32, min(h, w) // 8 * 8)} (a multiple of 8, >= 32) "
-                             "or use larger frames")
         idx = sample_frame_indices(len(stack), d.n_frames, np.random.default_rng([self.config.seed, 7]))
         frames = stack.data[idx]
         self.normalization = Normalization.fit(frames, low_percentile=d.low_percentile,
                                                high_percentile=d.high_percentile,
                                                saturation=stack.saturation, name=stack.name)
-        t = len(stack)
-        start = max(0, t // 2 - 4)
-        val = stack.data[start:start + 8]
-        m, side = self.config.model.size_multiple, 2 * d.crop_px
-        vh, vw = min(h, side) // m * m, min(w, side) // m * m
-        y0, x0 = (h - vh) // 2, (w - vw) // 2
-        self._val_frames = self.normalization.forward(val[:, y0:y0 + vh, x0:x0 + vw])
-        return stack, self.normalization.forward(frames)
+        start = max(0, len(stack) // 2 - 4)
+        val = central_crop(stack.data[start:start + 8], 2 * d.crop_px, self.config.model.size_multiple)
+        return stack, self.normalization.forward(frames), self.normalization.forward(val)
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
             workdir: str | Path | None = None, resume: bool = False,
@@ -130,9 +121,9 @@ class Noise2Atom:
             self.config = self.config.with_updates(train={"epochs": int(epochs)})
         if resume and workdir is None:
             raise ConfigError("resume=True needs the workdir of the interrupted run")
-        stack, frames = self.prepare(data)
+        stack, frames, val_frames = self.prepare(data)
         trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
-                          val_frames=self._val_frames)
+                          val_frames=val_frames)
         if resume and not trainer.resume():
             log.warning("no checkpoint in %s; starting a new run", workdir)
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None

@@ -3,7 +3,7 @@
 from .clean import draw_clean_params, render_clean, simulate_clean
 from .movie import Movie, simulate_movie
 from .normalize import Normalization
-from .patches import CleanImages, NoisyCrops, sample_frame_indices
+from .patches import CleanImages, NoisyCrops, central_crop, sample_frame_indices
 
 __all__ = ["simulate_clean", "draw_clean_params", "render_clean", "Normalization", "NoisyCrops",
-           "CleanImages", "sample_frame_indices", "simulate_movie", "Movie"]
+           "CleanImages", "central_crop", "sample_frame_indices", "simulate_movie", "Movie"]

@@ -15,6 +15,14 @@ def sample_frame_indices(n_total: int, n: int, rng: np.random.Generator) -> np.n
     return np.sort(rng.choice(n_total, size=k, replace=False))
 
 
+def central_crop(frames: np.ndarray, max_side: int, multiple: int) -> np.ndarray:
+    """The centre of (N, Y, X) frames, each side at most ``max_side`` and a multiple of ``multiple``."""
+    _, h, w = frames.shape
+    ch, cw = min(h, max_side) // multiple * multiple, min(w, max_side) // multiple * multiple
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return frames[:, y0:y0 + ch, x0:x0 + cw]
+
+
 class NoisyCrops:
     """Random ``crop`` x ``crop`` patches of normalised noisy frames.
 
@@ -30,8 +38,10 @@ class NoisyCrops:
     def __init__(self, frames: np.ndarray, crop: int, rng: np.random.Generator, *, name: str = "array"):
         _, h, w = frames.shape
         if h < crop or w < crop:
+            fits = min(h, w) // 16 * 16
+            hint = f"pass --crop {fits}" if fits >= 48 else "no valid crop (a multiple of 16 above 33) fits"
             raise InputError(f"{name}: frames are {h}x{w} px, smaller than the {crop}x{crop} training crop; "
-                             f"pass a smaller --crop (a multiple of 8, >= 32) or use larger frames")
+                             f"{hint} or use larger frames")
         self.frames = frames
         self.crop = crop
         self.rng = rng

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data.patches import CleanImages, NoisyCrops
-from ..models import build_critic, build_generator, build_lowpass
+from ..data.patches import CleanImages, NoisyCrops, central_crop
+from ..models import LowPass, build_critic, build_generator, build_lowpass
 from . import losses as L
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -75,7 +75,7 @@ class Trainer:
         The data's name, for messages.
     val_frames : ndarray (V, Y, X) float32 in [-1, 1], optional
         Consecutive frames (sides multiples of 2**depth) on which the predictive score chooses the
-        weights to keep (``train.select_best``); default: the first frames of ``frames``.
+        weights to keep (``train.select_best``); default: the centre of the first 8 of ``frames``.
     """
 
     def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
@@ -96,8 +96,6 @@ class Trainer:
             p.requires_grad_(False)
         self.brightness_weight = t.brightness_weight
         if t.brightness_sigma_px > 0:  # brightness consistency at the scale of an atom
-            from ..models import LowPass
-
             k = 2 * math.ceil(3 * t.brightness_sigma_px) + 1
             self.bright_blur = LowPass(k, t.brightness_sigma_px, padding="reflect").to(self.device)
         else:
@@ -115,9 +113,7 @@ class Trainer:
         probe = NoisyCrops(frames, config.data.crop_px, probe_rng, name=name).batch(min(12, 2 * len(frames) + 2))
         self.probe = torch.from_numpy(probe).to(self.device)
         if val_frames is None:
-            m = config.model.size_multiple
-            h, w = (frames.shape[1] // m) * m, (frames.shape[2] // m) * m
-            val_frames = frames[:8, :h, :w]
+            val_frames = central_crop(frames[:8], 2 * config.data.crop_px, config.model.size_multiple)
         self.val = torch.from_numpy(np.ascontiguousarray(val_frames[:, None], dtype=np.float32)).to(self.device)
         # the best-scoring weights so far, kept across restarts (an inverted model scores < 0)
         self.best: dict | None = None  # {"step", "score", "s2c", "c2s", "critic"}

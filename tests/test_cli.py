@@ -101,3 +101,46 @@ def test_train_bad_inputs_write_nothing(tmp_path, tiny_config):
         assert r.exit_code == 2, (name, r.output)
         assert match in r.output, (name, r.output)
         assert not model.exists()
+
+
+def test_synth_as_written(tmp_path):
+    out = tmp_path / "movie"
+    r = runner.invoke(app, ["synth", str(out), "--frames", "3", "--size", "128", "--dose", "1.5", "--seed", "4"])
+    assert r.exit_code == 0, r.output
+    noisy = tifffile.imread(out / "noisy.tif")
+    clean = tifffile.imread(out / "clean.tif")
+    assert noisy.shape == clean.shape == (3, 128, 128)
+    assert clean[0].mean() == pytest.approx(1.5, rel=1e-3)
+    header = (out / "positions.csv").read_text().splitlines()[0]
+    assert header == "frame,id,y_px,x_px,y_nm,x_nm,n_atoms,cluster"
+    assert json.loads((out / "config.json").read_text())["seed"] == 4
+    r = runner.invoke(app, ["synth", str(out), "--frames", "3"])
+    assert r.exit_code == 2 and "exists" in r.output
+    r = runner.invoke(app, ["synth", str(tmp_path / "bad"), "--dose", "0"])
+    assert r.exit_code == 2 and "dose" in r.output
+
+
+def test_benchmark_refuses_unknown_methods_and_full_folders(tmp_path):
+    r = runner.invoke(app, ["benchmark", "--out", str(tmp_path / "b"), "--methods", "gaussian,magic"])
+    assert r.exit_code == 2 and "magic" in r.output
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("keep")
+    r = runner.invoke(app, ["benchmark", "--quick", "--out", str(tmp_path / "full")])
+    assert r.exit_code == 2 and "not empty" in r.output
+    assert (tmp_path / "full" / "x").read_text() == "keep"
+
+
+@pytest.mark.slow
+def test_benchmark_quick_as_written(tmp_path):
+    """`noise2atom benchmark --quick --out DIR`: every method, the Fig. 3 and Fig. 4 analogues, both tables."""
+    r = runner.invoke(app, ["benchmark", "--quick", "--out", str(tmp_path / "q")])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "q" / "results.json").read_text())
+    from noise2atom.bench import METHODS
+
+    arena = [x for x in rows if x["dataset"].startswith("arena")]
+    assert {x["method"] for x in arena} == set(METHODS)
+    assert all("seconds_per_frame" in x and "f1" in x and "predictive" in x for x in rows)
+    assert len([x for x in rows if x["dataset"].startswith("fig4")]) == 2
+    assert (tmp_path / "q" / "results.md").read_text().startswith("# noise2atom benchmark")
+    assert (tmp_path / "q" / "fig4-training-frames.png").exists()

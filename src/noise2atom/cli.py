@@ -242,6 +242,78 @@ def demo(out: Path = typer.Option(Path("noise2atom-demo"), "--out", "-o", help="
 
 
 @app.command()
+def synth(out: Path = typer.Argument(..., help="Folder for noisy.tif, clean.tif, atoms.tif, positions.csv, config.json"),
+          frames: int = typer.Option(20, "--frames", "-t", min=1, help="Number of frames"),
+          size: int = typer.Option(128, "--size", "-n", min=16, help="Frame side in pixels (128, 512, 1024...)"),
+          dose: float = typer.Option(2.0, "--dose", "-d", help="Mean detected electrons per pixel per frame"),
+          seed: int = typer.Option(0, "--seed", "-s"),
+          gradient: float = typer.Option(0.0, help="Support thickness change across the field (0 = none)"),
+          pixel_size: float = typer.Option(0.05, "--pixel-size", help="nm per pixel"),
+          overwrite: bool = typer.Option(False, help="Replace existing files in OUT")) -> None:
+    """A realistic noisy HAADF movie of Pt on carbon with its ground truth (the arena's generator)."""
+    from .data.arena import SynthConfig, save_synth, synthesize
+
+    try:
+        cfg = SynthConfig(frames=frames, size=size, dose=dose, seed=seed, gradient=gradient, pixel_size_nm=pixel_size)
+        movie = synthesize(cfg)
+        save_synth(movie, out, overwrite=overwrite)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    n = sum(len(p) for p in movie.positions)
+    err.print(f"wrote {frames} frames of {size}x{size} at {dose:g} e/px ({n} atom columns in all) to {out}")
+
+
+@app.command()
+def benchmark(out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json, results.md and figures"),
+              quick: bool = typer.Option(False, help="Tiny setting (64², 6 frames, one dose; a few minutes on CPU)"),
+              methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the methods"),
+              doses: Optional[str] = typer.Option(None, help="Comma-separated doses in e/px, e.g. 0.5,1,2,5"),
+              size: Optional[int] = typer.Option(None, help="Frame side of the synthetic sets"),
+              frames: Optional[int] = typer.Option(None, help="Frames per synthetic set"),
+              minutes: Optional[float] = typer.Option(None, help="Training minutes of each learned method per set"),
+              gradient: float = typer.Option(0.0, help="Also run the first dose with this background gradient"),
+              fig4: Optional[str] = typer.Option(None, help="Training-set sizes for the Fig. 4 study, e.g. 1,10,50,100; "
+                                                             "'none' to skip"),
+              fig4_minutes: Optional[float] = typer.Option(None, help="Training minutes per Fig. 4 model"),
+              input: Optional[list[Path]] = typer.Option(None, "--input", help="Real series (no truth: CSS and "
+                                                                              "predictive only); repeatable"),
+              seed: int = typer.Option(0),
+              overwrite: bool = typer.Option(False, help="Write into a non-empty --out folder")) -> None:
+    """Run denoisers on the arena's synthetic movies (and real series) and write tables and figures."""
+    from .bench.methods import METHODS
+    from .bench.run import BenchSpec, run_benchmark
+
+    _setup_logging()
+    try:
+        kw: dict = {"seed": seed, "gradient": gradient}
+        if methods:
+            chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+            unknown = [m for m in chosen if m not in METHODS]
+            if unknown:
+                raise InputError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+            kw["methods"] = chosen
+        if doses:
+            kw["doses"] = tuple(float(d) for d in doses.split(","))
+        for name, value in (("size", size), ("frames", frames), ("minutes", minutes), ("fig4_minutes", fig4_minutes)):
+            if value is not None:
+                kw[name] = value
+        if fig4 is not None:
+            kw["fig4_sizes"] = () if fig4.strip().lower() == "none" else tuple(int(k) for k in fig4.split(","))
+        if input:
+            kw["inputs"] = tuple(str(p) for p in input)
+        spec = BenchSpec.quick(**kw) if quick else BenchSpec(**kw)
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise InputError(f"{out}: folder exists and is not empty; choose another --out or pass --overwrite")
+        with _progress() as bar:
+            task = bar.add_task("benchmark", total=None, info="")
+            run_benchmark(spec, out, progress=lambda s: bar.update(task, advance=1, info=s))
+    except (InputError, ConfigError, ValueError) as exc:
+        _fail(exc)
+    print((out / "results.md").read_text())
+    log.info("results in %s", out)
+
+
+@app.command()
 def info(model: Path = typer.Argument(..., help="Model file")) -> None:
     """Print a model's configuration, normalisation and training record as JSON."""
     from .model import Noise2Atom

@@ -101,8 +101,12 @@ def match_atoms(found: np.ndarray, true: np.ndarray, *, radius_px: float = 2.0) 
     return AtomScore(tp, len(found) - tp, len(true) - tp)
 
 
-def atom_score(frames: np.ndarray, positions, *, radius_px: float = 2.0, **find_kwargs) -> AtomScore:
-    """Detection score over a series: ``positions`` holds one (n, 2) array of true (y, x) per frame."""
+def atom_score(frames: np.ndarray, positions, *, radius_px: float = 2.0, border_px: float = 0.0,
+               **find_kwargs) -> AtomScore:
+    """Detection score over a series: ``positions`` holds one (n, 2) array of true (y, x) per frame.
+
+    ``border_px`` leaves out found and true positions closer than that to the frame's edge (an atom
+    just outside the field shows as a partial peak on the edge)."""
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames, positions = frames[None], [positions]
@@ -110,5 +114,11 @@ def atom_score(frames: np.ndarray, positions, *, radius_px: float = 2.0, **find_
         raise ValueError(f"{len(frames)} frames but {len(positions)} position tables")
     total = AtomScore(0, 0, 0)
     for frame, true in zip(frames, positions):
-        total = total + match_atoms(find_atoms(frame, **find_kwargs), true, radius_px=radius_px)
+        found = find_atoms(frame, **find_kwargs)
+        true = np.asarray(true, dtype=np.float64).reshape(-1, 2)
+        if border_px > 0:
+            lim = np.array(frame.shape) - 1 - border_px
+            found = found[np.all((found >= border_px) & (found <= lim), axis=1)]
+            true = true[np.all((true >= border_px) & (true <= lim), axis=1)]
+        total = total + match_atoms(found, true, radius_px=radius_px)
     return total

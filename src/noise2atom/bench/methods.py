@@ -1,0 +1,304 @@
+"""Every method of the arena behind one interface: ``method(noisy, *, seed, minutes, causal) -> Output``.
+
+Fair tuning. The Gaussian, the median and temporal averaging take their one parameter (``param``)
+from the benchmark, which tunes it with the truth on a separate calibration movie (so they are the
+best these filters can do); called without it, as on real data, they choose it by the predictive
+score (frame n predicts raw frame n + 1; ``metrics.predictive_r2``). The others choose from the data
+alone: by J-invariant self-supervised calibration
+(Noise2Self, ``skimage.restoration.calibrate_denoiser``) for non-local means, TV and wavelets; by the
+noise level measured after the variance-stabilising transform for BM3D; by Stein's unbiased risk
+estimate for the low-rank SVT threshold. Learned methods train on the noisy series itself.
+
+Methods that look at neighbouring frames (temporal averaging, SVT) would leak frame n + 1's own noise
+into the predictive score, so with ``causal=True`` they only use frames up to n; the benchmark scores
+their prediction with that run and everything else with the usual centred window.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, median_filter, uniform_filter1d
+
+from ..metrics.predictive import predictive_r2
+from ..metrics.noise import scan_correlation
+
+
+@dataclass
+class Output:
+    denoised: np.ndarray              # (T, Y, X) float32
+    params: dict = field(default_factory=dict)
+    fit_seconds: float = 0.0          # calibration / training, not per frame
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def anscombe(x: np.ndarray) -> np.ndarray:
+    """Variance-stabilising transform for Poisson counts: 2 sqrt(x + 3/8)."""
+    return 2.0 * np.sqrt(np.maximum(x, 0.0) + 0.375)
+
+
+def inverse_anscombe(y: np.ndarray) -> np.ndarray:
+    """Closed-form approximation of the exact unbiased inverse (Makitalo & Foi 2011)."""
+    y = np.maximum(np.asarray(y, dtype=np.float64), 1e-3)
+    return np.maximum(0.25 * y**2 + 0.25 * np.sqrt(1.5) / y - 1.375 / y**2 + 0.625 * np.sqrt(1.5) / y**3 - 0.125, 0.0)
+
+
+def noise_sigma(frames: np.ndarray) -> float:
+    """Noise std from differences between rows (the noise is uncorrelated across scan lines), robust (MAD)."""
+    d = np.diff(np.asarray(frames, dtype=np.float64), axis=-2).ravel()
+    return float(np.median(np.abs(d - np.median(d))) / 0.6745 / np.sqrt(2))
+
+
+def _choose_by_prediction(noisy: np.ndarray, candidates: dict, make: Callable) -> tuple:
+    """Run ``make(value)`` for each candidate value; keep the one whose output best predicts the next raw frame."""
+    scores = {k: predictive_r2(make(v), noisy) for k, v in candidates.items()}
+    best = max(scores, key=scores.get)
+    return candidates[best], scores
+
+
+def _per_frame(fn, frames):
+    return np.stack([fn(f) for f in frames]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------- methods
+
+def identity(noisy, **_):
+    return Output(np.asarray(noisy, dtype=np.float32), {})
+
+
+GRIDS = {"gaussian": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), "median": (3, 5, 7), "temporal": (1, 2, 3, 5, 8)}
+
+
+def gaussian(noisy, *, param=None, **_):
+    """Gaussian filter; sigma given, or chosen by the predictive score among 0.5-3 px."""
+    t0 = time.perf_counter()
+    sigma = param
+    if sigma is None:
+        sub = noisy[: min(len(noisy), 8)]
+        sigma, _ = _choose_by_prediction(sub, {s: s for s in GRIDS["gaussian"]},
+                                         lambda s: gaussian_filter(sub, (0, s, s)))
+    fit = time.perf_counter() - t0
+    return Output(gaussian_filter(noisy, (0, sigma, sigma)).astype(np.float32), {"sigma_px": sigma}, fit)
+
+
+def median(noisy, *, param=None, **_):
+    """Median filter; window given, or chosen by the predictive score among 3, 5, 7 px."""
+    t0 = time.perf_counter()
+    size = param
+    if size is None:
+        sub = noisy[: min(len(noisy), 8)]
+        size, _ = _choose_by_prediction(sub, {k: k for k in GRIDS["median"]},
+                                        lambda k: median_filter(sub, size=(1, k, k)))
+    fit = time.perf_counter() - t0
+    return Output(median_filter(noisy, size=(1, size, size)).astype(np.float32), {"size_px": size}, fit)
+
+
+def temporal(noisy, *, causal: bool = False, param=None, **_):
+    """Mean over a sliding window of frames (centred, or past-only when ``causal``); length by prediction."""
+    t0 = time.perf_counter()
+    x = np.asarray(noisy, dtype=np.float32)
+
+    def window(k, causal_):
+        if k <= 1:
+            return x.copy()
+        if causal_:
+            c = np.cumsum(np.concatenate([np.zeros_like(x[:1]), x]), axis=0)
+            idx = np.arange(len(x))
+            lo = np.maximum(idx + 1 - k, 0)
+            return ((c[idx + 1] - c[lo]) / (idx + 1 - lo)[:, None, None]).astype(np.float32)
+        return uniform_filter1d(x, size=k, axis=0, mode="nearest")
+
+    k = param
+    if k is None:
+        cand = {k: k for k in GRIDS["temporal"] if k <= len(x)}
+        k, _ = _choose_by_prediction(x, cand, lambda k: window(k, True))
+    fit = time.perf_counter() - t0
+    centred = k + 1 - k % 2  # the centred window is the odd length >= k
+    out = window(k, True) if causal else window(centred, False)
+    return Output(out, {"frames": k if causal else centred, "causal": causal}, fit)
+
+
+def _calibrated(denoise_fn, grid, noisy):
+    """J-invariant calibration on the first frame (VST-stabilised, scaled to [0, 1]), applied to all frames."""
+    from skimage.restoration import calibrate_denoiser
+
+    t0 = time.perf_counter()
+    v = anscombe(noisy)
+    lo, hi = float(v.min()), float(v.max())
+    scaled = (v - lo) / (hi - lo + 1e-12)
+    probe = scaled[0][:128, :128]
+    best_fn, (params, losses) = calibrate_denoiser(probe, denoise_fn, denoise_parameters=grid,
+                                                   extra_output=True)
+    best = params[int(np.argmin(losses))]
+    fit = time.perf_counter() - t0
+    out = _per_frame(lambda f: denoise_fn(f, **best), scaled) * (hi - lo) + lo
+    return Output(inverse_anscombe(out).astype(np.float32), {k: float(v) if not isinstance(v, str) else v
+                                                              for k, v in best.items()}, fit)
+
+
+def nl_means(noisy, **_):
+    from skimage.restoration import denoise_nl_means, estimate_sigma
+
+    v = anscombe(noisy[0])
+    s = float(estimate_sigma(v) / (v.max() - v.min() + 1e-12))
+    grid = {"h": [s * f for f in (0.4, 0.6, 0.8, 1.0, 1.3)], "sigma": [s], "patch_size": [5],
+            "patch_distance": [6], "fast_mode": [True]}
+    return _calibrated(denoise_nl_means, grid, noisy)
+
+
+def tv(noisy, **_):
+    from skimage.restoration import denoise_tv_chambolle
+
+    return _calibrated(denoise_tv_chambolle, {"weight": [0.02, 0.05, 0.1, 0.2, 0.4, 0.8]}, noisy)
+
+
+def wavelet(noisy, **_):
+    from skimage.restoration import denoise_wavelet
+
+    v = anscombe(noisy[0])
+    s = noise_sigma(v[None]) / (v.max() - v.min() + 1e-12)
+    grid = {"sigma": [s * f for f in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)], "wavelet": ["db2"], "mode": ["soft"],
+            "rescale_sigma": [True]}
+    return _calibrated(denoise_wavelet, grid, noisy)
+
+
+def _scan_psd(shape, sigma: float, rho: float) -> np.ndarray:
+    """Noise PSD (bm3d's convention) of white noise passed through a 2-tap filter along x with lag-1 correlation rho."""
+    rho = float(np.clip(rho, 0.0, 0.5))
+    w = 0.5 * (1 - np.sqrt(1 - 4 * rho / (2 * rho + 1)))
+    k = np.zeros((1, 2))
+    k[0] = (1 - w, w)
+    k /= np.sqrt((k**2).sum())
+    return np.abs(np.fft.fft2(k, shape)) ** 2 * shape[0] * shape[1] * sigma**2
+
+
+def bm3d(noisy, **_):
+    """BM3D (``bm3d`` package) on Anscombe-stabilised frames, with the measured noise level and scan correlation."""
+    import bm3d as _bm3d
+
+    if not hasattr(np, "trapz"):  # bm3d 4.0.3 / bm4d 4.2.5 still call np.trapz, removed in NumPy 2.4
+        np.trapz = np.trapezoid
+    t0 = time.perf_counter()
+    v = anscombe(noisy)
+    sigma = noise_sigma(v)
+    rho = float(np.mean([scan_correlation(f, max_lag=1)["x"][0] for f in v[: min(len(v), 4)]]))
+    psd = _scan_psd(v.shape[1:], sigma, rho)
+    fit = time.perf_counter() - t0
+    out = _per_frame(lambda f: _bm3d.bm3d(f, psd), v)
+    return Output(inverse_anscombe(out).astype(np.float32), {"sigma_vst": sigma, "scan_rho": rho}, fit)
+
+
+def _svt_sure(s: np.ndarray, lam: float, m: int, n: int, sigma: float) -> np.ndarray:
+    """SURE of singular value soft-thresholding (Candes, Sing-Long & Trzasko 2013) for a batch of spectra s (B, k)."""
+    shrunk = np.maximum(s - lam, 0.0)
+    div = (s > lam).sum(axis=1) + abs(m - n) * np.where(s > 0, np.maximum(1 - lam / np.maximum(s, 1e-12), 0), 0).sum(1)
+    s2 = s**2
+    diff = s2[:, :, None] - s2[:, None, :]
+    np.einsum("bii->bi", diff)[:] = np.inf
+    div = div + 2 * (s[:, :, None] * shrunk[:, :, None] / diff).sum(axis=(1, 2))
+    return -m * n * sigma**2 + np.minimum(s2, lam**2).sum(axis=1) + 2 * sigma**2 * div
+
+
+def svt(noisy, *, causal: bool = False, patch: int = 8, stride: int = 4, window: int = 7, **_):
+    """Low-rank series denoiser in the spirit of PGURE-SVT (Furnival et al. 2017).
+
+    On Anscombe-stabilised frames: every ``patch``² patch (step ``stride``) of frame n is stacked with
+    the same patch in a window of neighbouring frames into a Casorati matrix (pixels x frames); its
+    singular values are soft-thresholded by one global threshold chosen by minimising SURE over a
+    sample of patches; overlapping patch estimates are averaged. ``causal`` uses frames n-window+1..n.
+    """
+    t0 = time.perf_counter()
+    v = anscombe(noisy)
+    T, H, W = v.shape
+    k = min(window, T)
+    sigma = noise_sigma(v)
+    ys = list(range(0, H - patch + 1, stride))
+    xs = list(range(0, W - patch + 1, stride))
+    if ys[-1] != H - patch:
+        ys.append(H - patch)
+    if xs[-1] != W - patch:
+        xs.append(W - patch)
+
+    def frames_for(t):
+        lo = t - k + 1 if causal else t - k // 2
+        lo = int(np.clip(lo, 0, T - k))
+        return lo, lo + k
+
+    def casorati(t):
+        lo, hi = frames_for(t)
+        blk = v[lo:hi]
+        mats = np.stack([blk[:, y:y + patch, x:x + patch].reshape(k, -1).T for y in ys for x in xs])
+        return mats, t - lo
+
+    # the threshold: SURE summed over patches of a few frames, on a grid
+    rng = np.random.default_rng(0)
+    sample = np.concatenate([casorati(int(t))[0] for t in rng.choice(T, size=min(T, 3), replace=False)])
+    sample = sample[rng.choice(len(sample), size=min(len(sample), 3000), replace=False)]
+    sv = np.linalg.svd(sample - sample.mean(axis=1, keepdims=True), compute_uv=False)
+    grid = np.linspace(0, float(np.percentile(sv[:, 0], 90)), 40)
+    risks = [float(_svt_sure(sv, lam, patch * patch, k, sigma).sum()) for lam in grid]
+    lam = float(grid[int(np.argmin(risks))])
+    fit = time.perf_counter() - t0
+
+    out = np.zeros_like(v)
+    for t in range(T):
+        mats, col = casorati(t)
+        mean = mats.mean(axis=1, keepdims=True)
+        u, s, vt = np.linalg.svd(mats - mean, full_matrices=False)
+        s = np.maximum(s - lam, 0)
+        est = np.einsum("bik,bk,bk->bi", u, s, vt[:, :, col]) + mean[:, :, 0]
+        acc = np.zeros((H, W))
+        cnt = np.zeros((H, W))
+        i = 0
+        for y in ys:
+            for x in xs:
+                acc[y:y + patch, x:x + patch] += est[i].reshape(patch, patch)
+                cnt[y:y + patch, x:x + patch] += 1
+                i += 1
+        out[t] = acc / cnt
+    return Output(inverse_anscombe(out).astype(np.float32),
+                  {"threshold": lam, "sigma_vst": sigma, "window": k, "causal": causal}, fit)
+
+
+def noise2void(noisy, *, seed: int = 0, minutes: float = 1.0, **_):
+    """Noise2Void (Krull et al. 2019) trained on the series, with the structured blind spot of StructN2V
+    along the fast scan (the scan noise is correlated with the next pixel in x); see ``n2v.py``."""
+    from .n2v import train_n2v
+
+    return train_n2v(noisy, seed=seed, minutes=minutes)
+
+
+def noise2atom(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
+    """This package: Noise2Atom trained on the series for ``minutes`` (the small preset on CPU)."""
+    from ..config import preset_config
+    from ..model import Noise2Atom
+
+    t0 = time.perf_counter()
+    model = Noise2Atom(preset_config(preset, seed=seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        result = model.fit(noisy, minutes=minutes, workdir=tmp)
+    fit = time.perf_counter() - t0
+    return Output(model.denoise(noisy), {"steps": result.steps, "kept_step": result.kept_step,
+                                         "restarts": result.restarts, "preset": preset}, fit)
+
+
+METHODS: dict[str, Callable[..., Output]] = {
+    "noisy": identity,
+    "gaussian": gaussian,
+    "median": median,
+    "nl-means": nl_means,
+    "tv": tv,
+    "wavelet": wavelet,
+    "bm3d": bm3d,
+    "temporal": temporal,
+    "svt": svt,
+    "noise2void": noise2void,
+    "noise2atom": noise2atom,
+}
+TEMPORAL = {"temporal", "svt"}       # use neighbouring frames: scored for prediction by a causal run
+LEARNED = {"noise2void", "noise2atom"}  # take a training budget in minutes

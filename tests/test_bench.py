@@ -1,0 +1,118 @@
+"""The arena's baselines, the benchmark protocol and the metrics on hand-made cases."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from noise2atom.bench.methods import METHODS, _svt_sure, anscombe, inverse_anscombe, noise_sigma
+from noise2atom.bench.n2v import blind_spot_batch, train_n2v
+from noise2atom.bench.run import BenchSpec, best_f1, run_benchmark, tune
+from noise2atom.data.arena import SynthConfig, synthesize
+from noise2atom.metrics import atom_score, predictive_r2, psnr
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return synthesize(frames=6, size=96, dose=3.0, seed=11)
+
+
+CLASSICAL = ["gaussian", "median", "nl-means", "tv", "wavelet", "bm3d", "temporal", "svt"]
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_each_baseline_denoises_a_tiny_movie(name, movie):
+    out = METHODS[name](movie.noisy)
+    assert out.denoised.shape == movie.noisy.shape and out.denoised.dtype == np.float32
+    assert np.isfinite(out.denoised).all()
+    assert psnr(out.denoised, movie.clean) > psnr(movie.noisy, movie.clean) + 0.2, out.params
+    assert out.params  # the chosen parameter is reported
+
+
+def test_causal_temporal_window_uses_no_future_frame(movie):
+    a = METHODS["temporal"](movie.noisy, causal=True, param=3).denoised
+    changed = movie.noisy.copy()
+    changed[-1] += 50.0  # only the last frame changes
+    b = METHODS["temporal"](changed, causal=True, param=3).denoised
+    assert np.array_equal(a[:-1], b[:-1]) and not np.array_equal(a[-1], b[-1])
+    centred = METHODS["temporal"](changed, param=3).denoised
+    assert not np.array_equal(centred[-2], a[-2])  # the centred window does look ahead
+
+
+def test_variance_stabilising_transform_round_trip():
+    rng = np.random.default_rng(0)
+    for lam in (0.5, 2.0, 10.0, 50.0):  # the unbiased inverse maps the mean of A(Poisson(lam)) back to lam
+        assert inverse_anscombe(anscombe(rng.poisson(lam, 200_000)).mean()) == pytest.approx(lam, rel=0.03)
+    counts = np.random.default_rng(0).poisson(20.0, size=(4, 256, 256)).astype(float)
+    assert noise_sigma(anscombe(counts)) == pytest.approx(1.0, rel=0.1)
+
+
+def test_svt_sure_tracks_the_true_risk():
+    rng = np.random.default_rng(0)
+    m, n, sigma, lam = 64, 7, 1.0, 8.0
+    low = rng.normal(size=(500, m, 1)) @ rng.normal(size=(500, 1, n)) * 3
+    noisy = low + sigma * rng.normal(size=low.shape)
+    u, s, vt = np.linalg.svd(noisy, full_matrices=False)
+    est = np.einsum("bik,bk,bkj->bij", u, np.maximum(s - lam, 0), vt)
+    true_risk = ((est - low) ** 2).sum()
+    sure = _svt_sure(s, lam, m, n, sigma).sum()
+    assert sure == pytest.approx(true_risk, rel=0.05)
+
+
+def test_blind_spots_hide_the_pixel_and_its_scan_neighbours():
+    rng = np.random.default_rng(0)
+    crops = rng.normal(size=(2, 32, 32)).astype(np.float32)
+    inp, mask = blind_spot_batch(crops, rng, fraction=0.02, struct_x=1)
+    ys, xs = np.nonzero(mask[0])
+    assert len(ys) > 5
+    assert not np.any(inp[0][ys, xs] == crops[0][ys, xs])  # every blind spot replaced
+    inner = (xs > 0) & (xs < 31)
+    assert np.mean(inp[0][ys[inner], xs[inner] + 1] != crops[0][ys[inner], xs[inner] + 1]) > 0.9
+
+
+def test_noise2void_trains_and_denoises(movie):
+    out = train_n2v(movie.noisy, max_steps=3, batch=2, crop=32)
+    assert out.denoised.shape == movie.noisy.shape and np.isfinite(out.denoised).all()
+    assert out.params["steps"] == 3
+
+
+def test_perfect_detection_scores_one_and_blur_loses_prediction(movie):
+    score, thr = best_f1(movie.atoms, movie.positions)
+    assert score["f1"] == pytest.approx(1.0, abs=0.02)
+    assert atom_score(movie.atoms, movie.positions, radius_px=1.5, border_px=2, threshold=thr).f1 == score["f1"]
+    truth = predictive_r2(movie.clean, movie.noisy)
+    blurred = predictive_r2(gaussian_filter(movie.clean, (0, 4, 4)), movie.noisy)
+    assert blurred < truth
+    assert predictive_r2(np.full_like(movie.noisy, 3.0), movie.noisy) == 0.0  # a constant predicts nothing
+
+
+def test_tuning_picks_a_gaussian_that_finds_atoms():
+    sigma = tune("gaussian", SynthConfig(frames=4, size=64, dose=2.0, seed=3))
+    assert 0.5 <= sigma <= 2.0  # atoms 5.5 px apart: a wider blur merges them
+    assert tune("nl-means", SynthConfig(frames=4, size=64)) is None
+
+
+def test_benchmark_rows_and_files(tmp_path):
+    spec = BenchSpec.quick(methods=("noisy", "gaussian", "temporal"), fig4_sizes=())
+    rows = run_benchmark(spec, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [r["method"] for r in data] == ["noisy", "gaussian", "temporal"]
+    for r in data:
+        for key in ("dataset", "f1", "precision", "recall", "predictive", "psnr_db", "ssim", "css",
+                    "seconds_per_frame"):
+            assert key in r, key
+    by = {r["method"]: r for r in rows}
+    assert by["gaussian"]["f1"] > by["noisy"]["f1"]
+    assert "| gaussian |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "fig3-arena-64px-2e.png").stat().st_size > 10_000
+
+
+def test_benchmark_on_a_real_series_has_no_truth_columns(tmp_path):
+    from noise2atom.io import write_tiff
+
+    write_tiff(tmp_path / "movie.tif", synthesize(frames=4, size=64, dose=2.0, seed=1).noisy)
+    spec = BenchSpec.quick(methods=("noisy", "gaussian"), doses=(), fig4_sizes=(), inputs=(str(tmp_path / "movie.tif"),))
+    rows = run_benchmark(spec, tmp_path / "out")
+    assert {r["method"] for r in rows} == {"noisy", "gaussian"}
+    assert all("f1" not in r and "predictive" in r and "css" in r for r in rows)

@@ -306,7 +306,11 @@ def benchmark(out: Path = typer.Option(..., "--out", "-o", help="Folder for resu
             raise InputError(f"{out}: folder exists and is not empty; choose another --out or pass --overwrite")
         with _progress() as bar:
             task = bar.add_task("benchmark", total=None, info="")
-            run_benchmark(spec, out, progress=lambda s: bar.update(task, advance=1, info=s))
+            def step(stage: str) -> None:
+                bar.update(task, advance=1, info=stage)
+                log.debug(stage)
+
+            run_benchmark(spec, out, progress=step)
     except (InputError, ConfigError, ValueError) as exc:
         _fail(exc)
     print((out / "results.md").read_text())

@@ -116,3 +116,21 @@ def test_benchmark_on_a_real_series_has_no_truth_columns(tmp_path):
     rows = run_benchmark(spec, tmp_path / "out")
     assert {r["method"] for r in rows} == {"noisy", "gaussian"}
     assert all("f1" not in r and "predictive" in r and "css" in r for r in rows)
+
+
+def test_tk_r_em_without_its_environment_is_skipped_with_a_reason(tmp_path, monkeypatch):
+    from noise2atom.bench.methods import TKREM_ENV, MethodUnavailable
+
+    monkeypatch.setenv(TKREM_ENV, str(tmp_path / "no-such-python"))
+    with pytest.raises(MethodUnavailable, match=TKREM_ENV):
+        METHODS["tk-r-em"](np.zeros((2, 16, 16), np.float32))
+    rows = run_benchmark(BenchSpec.quick(methods=("noisy", "tk-r-em"), fig4_sizes=()), tmp_path / "b")
+    assert [r["method"] for r in rows] == ["noisy"]
+    assert "Not run: **tk-r-em**" in (tmp_path / "b" / "results.md").read_text()
+
+
+@pytest.mark.skipif(not __import__("noise2atom.bench.methods", fromlist=["x"]).tkrem_python(),
+                    reason="no isolated tk-r-em environment (NOISE2ATOM_TKREM_PYTHON)")
+def test_tk_r_em_restores_a_tiny_movie(movie):
+    out = METHODS["tk-r-em"](movie.noisy[:2])
+    assert out.denoised.shape == movie.noisy[:2].shape and np.isfinite(out.denoised).all()

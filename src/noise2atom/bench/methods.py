@@ -71,7 +71,8 @@ def identity(noisy, **_):
     return Output(np.asarray(noisy, dtype=np.float32), {})
 
 
-GRIDS = {"gaussian": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), "median": (3, 5, 7), "temporal": (1, 2, 3, 5, 8)}
+GRIDS = {"gaussian": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), "median": (3, 5, 7), "temporal": (1, 2, 3, 5, 8),
+         "tk-r-em": ("sfr_hrstem", "sfr_lrstem")}
 
 
 def gaussian(noisy, *, param=None, **_):
@@ -287,6 +288,59 @@ def noise2atom(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "sma
                                          "restarts": result.restarts, "preset": preset}, fit)
 
 
+TKREM_ENV = "NOISE2ATOM_TKREM_PYTHON"
+TKREM_MODELS = ("sfr_hrstem", "sfr_lrstem")
+_TKREM_SCRIPT = """
+import os, sys
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np, tk_r_em
+x = np.load(sys.argv[1])
+net = tk_r_em.load_network(sys.argv[3])
+np.save(sys.argv[2], np.asarray(net.predict(x, batch_size=8), dtype=np.float32).reshape(x.shape))
+"""
+
+
+class MethodUnavailable(RuntimeError):
+    """A method whose software is not installed here (the benchmark skips it and says why)."""
+
+
+def tkrem_python() -> str | None:
+    """The Python of the isolated TensorFlow environment that runs tk-r-em, if one is configured."""
+    import os
+    from pathlib import Path
+
+    exe = os.environ.get(TKREM_ENV)
+    return exe if exe and Path(exe).exists() else None
+
+
+def tk_r_em(noisy, *, param=None, **_):
+    """tk-r-em (Lobato et al.), a pretrained GAN restorer for electron micrographs, single frames, no training.
+
+    It needs TensorFlow, which must not enter this environment: it runs in a separate interpreter
+    named by the environment variable ``NOISE2ATOM_TKREM_PYTHON`` (see ``bench/setup_tkrem.sh``).
+    ``param`` picks the network: ``sfr_hrstem`` (high-resolution STEM) or ``sfr_lrstem``; the
+    benchmark tunes that choice on its calibration movie like a filter's parameter.
+    """
+    import subprocess
+    from pathlib import Path
+
+    exe = tkrem_python()
+    if exe is None:
+        raise MethodUnavailable(f"tk-r-em needs an isolated TensorFlow environment: set {TKREM_ENV} to its python "
+                                "(bench/setup_tkrem.sh creates one)")
+    model = param or TKREM_MODELS[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.npy", Path(tmp) / "out.npy"
+        np.save(src, np.asarray(noisy, dtype=np.float32))
+        t0 = time.perf_counter()
+        r = subprocess.run([exe, "-c", _TKREM_SCRIPT, str(src), str(dst), model], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise MethodUnavailable(f"tk-r-em failed in {exe}: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
+        out = np.load(dst)
+    return Output(out.astype(np.float32), {"model": model, "subprocess_seconds": round(time.perf_counter() - t0, 2)})
+
+
 METHODS: dict[str, Callable[..., Output]] = {
     "noisy": identity,
     "gaussian": gaussian,
@@ -298,6 +352,7 @@ METHODS: dict[str, Callable[..., Output]] = {
     "temporal": temporal,
     "svt": svt,
     "noise2void": noise2void,
+    "tk-r-em": tk_r_em,
     "noise2atom": noise2atom,
 }
 TEMPORAL = {"temporal", "svt"}       # use neighbouring frames: scored for prediction by a causal run

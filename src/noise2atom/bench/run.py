@@ -19,6 +19,7 @@ CSS and the predictive score apply. Protocol, applied to every method alike:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +29,9 @@ import numpy as np
 
 from ..data.arena import SynthConfig, SynthMovie, synthesize
 from ..metrics import atom_score, css, predictive_r2, psnr, ssim
-from .methods import GRIDS, LEARNED, METHODS, TEMPORAL
+from .methods import GRIDS, LEARNED, METHODS, TEMPORAL, MethodUnavailable
 
+log = logging.getLogger("noise2atom")
 RADIUS_PX = 1.5
 BORDER_PX = 2.0
 THRESHOLDS = tuple(np.round(np.arange(0.05, 0.71, 0.05), 2))
@@ -122,14 +124,22 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    skipped: dict[str, str] = {}
     say = progress or (lambda s: None)
     for ds_name, cfg in datasets(spec):
         movie = synthesize(cfg)
         panels = {"noisy": movie.noisy}
         for name in spec.methods:
+            if name in skipped:
+                continue
             say(f"{ds_name}: {name}")
-            param = tune(name, cfg)
-            row, den = run_method(name, movie.noisy, spec=spec, param=param, seed=spec.seed)
+            try:
+                param = tune(name, cfg)
+                row, den = run_method(name, movie.noisy, spec=spec, param=param, seed=spec.seed)
+            except MethodUnavailable as exc:
+                skipped[name] = str(exc)
+                log.warning("skipping %s: %s", name, exc)
+                continue
             row.update(score_truth(den, movie))
             row.update({"dataset": ds_name, "dose": cfg.dose, "size": cfg.size, "frames": cfg.frames,
                         "gradient": cfg.gradient})
@@ -144,8 +154,15 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
         stack = read_stack(path)
         panels = {"noisy": stack.data}
         for name in spec.methods:
+            if name in skipped:
+                continue
             say(f"{stack.name}: {name}")
-            row, den = run_method(name, stack.data, spec=spec, seed=spec.seed)
+            try:
+                row, den = run_method(name, stack.data, spec=spec, seed=spec.seed)
+            except MethodUnavailable as exc:
+                skipped[name] = str(exc)
+                log.warning("skipping %s: %s", name, exc)
+                continue
             row.update({"dataset": str(path), "frames": len(stack.data), "size": stack.data.shape[-1]})
             rows.append(row)
             panels[name] = den
@@ -155,7 +172,7 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
         fig4_rows = training_size_study(spec, out)
         rows.extend(fig4_rows)
     (out / "results.json").write_text(json.dumps(_clean(rows), indent=2))
-    (out / "results.md").write_text(markdown(rows, spec))
+    (out / "results.md").write_text(markdown(rows, spec, skipped))
     return rows
 
 
@@ -203,12 +220,14 @@ def _fmt(v, digits=3):
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def markdown(rows: list[dict], spec: BenchSpec) -> str:
+def markdown(rows: list[dict], spec: BenchSpec, skipped: dict | None = None) -> str:
     lines = ["# noise2atom benchmark", "",
              f"Atoms matched within {RADIUS_PX} px (none within {BORDER_PX:g} px of the edge) at each method's best detection threshold; Gaussian/median/"
              "temporal parameters tuned by F1 on a calibration movie; predictive = signed R² of raw frame n+1 "
              "from denoised frame n (causal runs for temporal methods); PSNR/SSIM against the clean movie, "
              "PSNR-atoms against its heavy-atom part; s/frame excludes calibration/training (fit s).", ""]
+    for name, why in (skipped or {}).items():
+        lines += [f"Not run: **{name}** -- {why}.", ""]
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         sub = [r for r in rows if r["dataset"] == ds]
         lines += [f"## {ds}", ""]

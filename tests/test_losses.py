@@ -57,3 +57,20 @@ def test_cycle_lfc_and_correlation():
     inv = L.lowpass_correlation(lp, x, -x)
     torch.testing.assert_close(inv, -torch.ones(3), atol=1e-4, rtol=0)
     assert L.brightness_loss(lp, x, -x).item() == pytest.approx(2.0, abs=1e-4)
+
+
+def test_prediction_loss_rewards_the_detail_of_the_next_frame():
+    from noise2atom.models import LowPass
+    from noise2atom.train.losses import prediction_loss
+
+    lp = LowPass(33, 15 ** 0.5, padding="reflect")
+    g = torch.Generator().manual_seed(0)
+    detail = torch.randn(4, 1, 48, 48, generator=g)
+    smooth = torch.linspace(-1, 1, 48).view(1, 1, 1, 48).expand(4, 1, 48, 48)
+    assert float(prediction_loss(lp, detail, detail + 3 * smooth)) < 0.05  # the background does not count
+    assert float(prediction_loss(lp, -detail, detail)) > 1.9               # inverted detail is the worst
+    other = torch.randn(4, 1, 48, 48, generator=g)
+    assert 0.8 < float(prediction_loss(lp, other, detail)) < 1.2           # unrelated detail: no help
+    x = other.clone().requires_grad_(True)
+    prediction_loss(lp, x, detail).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

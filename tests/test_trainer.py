@@ -124,3 +124,30 @@ def test_predictive_score_prefers_truth_over_noise_and_blur():
     assert truth > predictive_r2(m.noisy, m.noisy)
     assert truth > predictive_r2(gaussian_filter(m.clean, (0, 4, 4)), m.noisy)
     assert predictive_r2(-m.clean, m.noisy) == pytest.approx(-truth)
+
+
+def test_temporal_prediction_term_is_active_and_uses_the_neighbouring_frame(tiny_config, noisy_movie):
+    from noise2atom.model import Noise2Atom
+
+    cfg = tiny_config.with_updates(train={"predict_weight": 5.0})
+    model = Noise2Atom(cfg)
+    stack, frames, _, pairs = model.prepare(noisy_movie.noisy)
+    norm = model.normalization.forward(noisy_movie.noisy)
+    np.testing.assert_array_equal(pairs[:-1], norm[1:len(frames)])  # frame i pairs with frame i + 1 ...
+    np.testing.assert_array_equal(pairs[-1], norm[len(frames) - 2])  # ... and the last with the one before
+    on = Trainer(cfg, frames, device="cpu", pair_frames=pairs)
+    off = Trainer(tiny_config, frames, device="cpu", pair_frames=pairs)
+    row = on.step()
+    off.step()
+    assert 0 <= row["predict"] <= 2
+    assert "predict" not in off.step()
+    differs = any(not torch.equal(a, b) for a, b in zip(on.s2c.state_dict().values(), off.s2c.state_dict().values()))
+    assert differs  # same seed, same batches: only the term differs
+
+
+def test_temporal_prediction_without_a_series_is_left_out_with_a_warning(tiny_config, noisy_movie, caplog):
+    cfg = tiny_config.with_updates(train={"predict_weight": 5.0})
+    with caplog.at_level("WARNING", logger="noise2atom"):
+        tr = Trainer(cfg, _frames(noisy_movie)[:1], device="cpu")
+    assert "predict_weight" in caplog.text
+    assert "predict" not in tr.step()

@@ -123,7 +123,12 @@ class TrainConfig:
     ``brightness_weight`` weights a term that is *not* in the paper: 1 minus the correlation between
     the output and the input, both blurred by a Gaussian of ``brightness_sigma_px`` (0: by Ms2b) —
     "bright areas are atoms", which the paper states but leaves unenforced. 0 gives the paper's
-    exact objective. ``select_best`` keeps the weights with the best predictive score (see
+    exact objective. ``predict_weight`` weights a second term that is not in the paper: 1 minus the
+    correlation between the atom-scale detail (the part above Ms2b's pass band) of the output for
+    frame n and of the raw frame n + 1 at the same place. Frame n + 1's noise is independent of frame
+    n, so the only way to win is to show frame n's real structure: it is the predictive score made a
+    loss, at the atoms' scale only (the smooth background stays free). 0 leaves it out; it needs a
+    series of at least 2 frames. ``select_best`` keeps the weights with the best predictive score (see
     :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
     ``select_every_steps``; otherwise the last weights are kept.
     """
@@ -139,6 +144,7 @@ class TrainConfig:
     lfc_weight: float = 1.0
     brightness_weight: float = 1.0
     brightness_sigma_px: float = 1.5
+    predict_weight: float = 0.0
     epochs: int = 100
     # inversion (paper failure case 1) detection
     inversion_check: bool = True
@@ -159,7 +165,7 @@ class TrainConfig:
         _check(0 <= self.momentum < 1, f"train.momentum={self.momentum} must be in [0, 1)")
         _check(0 < self.rms_rho < 1, f"train.rms_rho={self.rms_rho} must be in (0, 1)")
         _check(self.n_critic >= 1, f"train.n_critic={self.n_critic} must be >= 1")
-        for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight"):
+        for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight", "predict_weight"):
             _check(getattr(self, name) >= 0, f"train.{name}={getattr(self, name)} must be >= 0")
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
         _check(0 <= self.brightness_sigma_px <= 16,

@@ -83,12 +83,13 @@ class Noise2Atom:
         self.critic = build_critic(config).to(self.device)
 
     # -- training ------------------------------------------------------------------------------
-    def prepare(self, data) -> tuple[Stack, np.ndarray, np.ndarray]:
+    def prepare(self, data) -> tuple[Stack, np.ndarray, np.ndarray, np.ndarray | None]:
         """Sample the training frames and fit the normalisation.
 
         Returns the stack, the normalised training frames (N, Y, X), and up to 8 consecutive
         normalised frames from the middle of the series, centre-cropped to at most twice the training
-        crop, on which the weights to keep are chosen.
+        crop, on which the weights to keep are chosen, and (when ``train.predict_weight`` > 0 and the
+        series has >= 2 frames) the normalised raw neighbour of each training frame.
         """
         stack = as_stack(data)
         d = self.config.data
@@ -99,7 +100,10 @@ class Noise2Atom:
                                                saturation=stack.saturation, name=stack.name)
         start = max(0, len(stack) // 2 - 4)
         val = central_crop(stack.data[start:start + 8], 2 * d.crop_px, self.config.model.size_multiple)
-        return stack, self.normalization.forward(frames), self.normalization.forward(val)
+        pairs = None  # the raw neighbour of each training frame, for train.predict_weight
+        if len(stack) >= 2 and self.config.train.predict_weight > 0:
+            pairs = self.normalization.forward(stack.data[np.where(idx + 1 < len(stack), idx + 1, idx - 1)])
+        return stack, self.normalization.forward(frames), self.normalization.forward(val), pairs
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
             workdir: str | Path | None = None, resume: bool = False,
@@ -121,9 +125,9 @@ class Noise2Atom:
             self.config = self.config.with_updates(train={"epochs": int(epochs)})
         if resume and workdir is None:
             raise ConfigError("resume=True needs the workdir of the interrupted run")
-        stack, frames, val_frames = self.prepare(data)
+        stack, frames, val_frames, pairs = self.prepare(data)
         trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
-                          val_frames=val_frames)
+                          val_frames=val_frames, pair_frames=pairs)
         if resume and not trainer.resume():
             log.warning("no checkpoint in %s; starting a new run", workdir)
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None

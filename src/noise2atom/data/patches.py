@@ -65,6 +65,17 @@ class NoisyCrops:
         c = self.crop
         return np.stack([self.frames[i, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs)])[:, None]
 
+    def batch_with_pairs(self, b: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(crops, the same places in ``pairs``): ``pairs[i]`` is the frame that follows (or precedes) frame i."""
+        idx = self.next_frames(b)
+        _, h, w = self.frames.shape
+        ys = self.rng.integers(0, h - self.crop + 1, size=b)
+        xs = self.rng.integers(0, w - self.crop + 1, size=b)
+        c = self.crop
+        a = np.stack([self.frames[i, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs)])[:, None]
+        p = np.stack([pairs[i, y:y + c, x:x + c] for i, y, x in zip(idx, ys, xs)])[:, None]
+        return a, p
+
     def state(self) -> dict:
         return {"order": [int(i) for i in self._order]}
 

@@ -70,3 +70,19 @@ def lowpass_correlation(lowpass, noisy: torch.Tensor, denoised: torch.Tensor) ->
 def brightness_loss(lowpass, noisy: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
     """Not in the paper: mean(1 - corr(Ms2b(s), Ms2b(Ms2c(s)))), the "bright areas are atoms" term."""
     return (1.0 - lowpass_correlation(lowpass, noisy, denoised)).mean()
+
+
+def detail_correlation(lowpass, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample correlation of the detail of ``a`` and ``b`` above the low-pass ``lowpass`` (reflect-padded)."""
+    da = a - lowpass(a)
+    db = b - lowpass(b)
+    da = da - da.mean(dim=(1, 2, 3), keepdim=True)
+    db = db - db.mean(dim=(1, 2, 3), keepdim=True)
+    num = (da * db).sum(dim=(1, 2, 3))
+    den = torch.sqrt((da * da).sum(dim=(1, 2, 3)) * (db * db).sum(dim=(1, 2, 3)) + 1e-12)
+    return num / den
+
+
+def prediction_loss(lowpass, denoised: torch.Tensor, next_raw: torch.Tensor) -> torch.Tensor:
+    """1 - correlation of the atom-scale detail of Ms2c(frame n) with raw frame n + 1 (mean over the batch)."""
+    return (1.0 - detail_correlation(lowpass, denoised, next_raw)).mean()

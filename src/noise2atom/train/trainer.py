@@ -32,7 +32,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 log = logging.getLogger("noise2atom")
 
 LOG_FIELDS = ["step", "attempt", "epoch", "time_s", "critic", "w_distance", "gp", "adversarial", "lfc",
-              "cycle", "brightness", "corr", "val_score"]
+              "cycle", "brightness", "corr", "predict", "val_score"]
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
-                 name: str = "array", val_frames: np.ndarray | None = None):
+                 name: str = "array", val_frames: np.ndarray | None = None, pair_frames: np.ndarray | None = None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.workdir = Path(workdir) if workdir is not None else None
@@ -100,6 +100,16 @@ class Trainer:
             self.bright_blur = LowPass(k, t.brightness_sigma_px, padding="reflect").to(self.device)
         else:
             self.bright_blur = self.lowpass
+        # temporal prediction (not in the paper): pair_frames[i] is the raw frame next to frames[i]
+        self.pairs = pair_frames if t.predict_weight > 0 else None
+        if self.pairs is not None and self.pairs.shape != frames.shape:
+            raise ValueError(f"pair_frames has shape {self.pairs.shape}, frames {frames.shape}")
+        if t.predict_weight > 0 and self.pairs is None:
+            log.warning("%s: train.predict_weight > 0 needs a series of >= 2 frames; the term is left out", name)
+        self.detail_lowpass = LowPass(config.model.lowpass_px, config.model.lowpass_sigma_px,
+                                      padding="reflect").to(self.device)
+        for p in self.detail_lowpass.parameters():
+            p.requires_grad_(False)
         self.restarts = 0
         self.events: list[dict] = []
         self.global_step = 0
@@ -149,7 +159,10 @@ class Trainer:
         """One batch of the paper's schedule; returns the logged losses."""
         t = self.config.train
         self.s2c.train(); self.c2s.train(); self.critic.train()
-        s = self._tensor(self.noisy.batch(t.batch_size))
+        if self.pairs is not None:
+            s, nxt = (self._tensor(a) for a in self.noisy.batch_with_pairs(t.batch_size, self.pairs))
+        else:
+            s, nxt = self._tensor(self.noisy.batch(t.batch_size)), None
         out: dict = {}
         # 1. critic, n_critic times (fresh clean images each time; Ms2c is fixed meanwhile)
         with torch.no_grad():
@@ -176,6 +189,10 @@ class Trainer:
         corr = L.lowpass_correlation(self.bright_blur, s, den)
         bright = (1.0 - corr).mean()
         loss = t.lfc_weight * lfc + (self.brightness_weight * bright if self.brightness_weight > 0 else 0.0)
+        if nxt is not None:
+            pred = L.prediction_loss(self.detail_lowpass, den, nxt)
+            loss = loss + t.predict_weight * pred
+            out["predict"] = float(pred.detach())
         loss.backward()
         self.opt_s2c.step(); self.opt_c2s.step()
         out.update(lfc=float(lfc.detach()), brightness=float(bright.detach()), corr=float(corr.detach().mean()))

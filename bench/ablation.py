@@ -1,7 +1,7 @@
 """Ablation of noise2atom's levers on the arena: one configuration field, several values, doses and seeds.
 
     python bench/ablation.py --lever train.predict_weight=0,5 --doses 1,2 --seeds 0,1,2 --minutes 4 \
-        [--size 128] [--frames 20] [--out ablation.json]
+        [--base train.lr=0.0005 ...] [--size 128] [--frames 20] [--out ablation.json]
 
 Each run: an arena movie (``synthesize(frames, size, dose, seed)``), noise2atom (``small`` preset,
 training seed = the movie's seed) trained for ``--minutes`` with the lever set, scored like the
@@ -38,6 +38,8 @@ def parse_value(v: str):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lever", required=True, help="section.field=v1,v2,...")
+    ap.add_argument("--base", action="append", default=[],
+                    help="section.field=value held fixed in every run (repeatable), e.g. train.lr=0.0005")
     ap.add_argument("--doses", default="1,2")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--minutes", type=float, default=4.0)
@@ -50,12 +52,19 @@ def main(argv=None):
     values = [parse_value(v) for v in values.split(",")]
     doses = [float(d) for d in a.doses.split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
+    base: dict = {}
+    for item in a.base:
+        k, v = item.split("=")
+        sec, fld = k.split(".")
+        base.setdefault(sec, {})[fld] = parse_value(v)
     rows = []
     for dose in doses:
         for seed in seeds:
             movie = synthesize(SynthConfig(frames=a.frames, size=a.size, dose=dose, seed=seed))
             for v in values:
-                cfg = preset_config("small", seed=seed).with_updates(**{section: {field: v}})
+                changes = {sec: dict(f) for sec, f in base.items()}
+                changes.setdefault(section, {})[field] = v
+                cfg = preset_config("small", seed=seed).with_updates(**changes)
                 model = Noise2Atom(cfg)
                 t0 = time.perf_counter()
                 result = model.fit(movie.noisy, minutes=a.minutes)
@@ -70,7 +79,7 @@ def main(argv=None):
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(rows, fh, indent=1)
-    print(f"\n# {key}: {a.minutes:g} min each, {a.size}² x {a.frames} frames, seeds {seeds}; "
+    print(f"\n# {key} (fixed: {a.base or 'preset defaults'}): {a.minutes:g} min each, {a.size}² x {a.frames} frames, seeds {seeds}; "
           f"{date.today()}, {platform.node()}\n")
     print("| value | dose | atom F1 | predictive | PSNR dB | CSS | inverted |")
     print("|---|---|---|---|---|---|---|")

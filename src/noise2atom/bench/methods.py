@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 from scipy.ndimage import gaussian_filter, median_filter, uniform_filter1d
 
+from ..data.arena import scan_filter_weight
 from ..metrics.predictive import predictive_r2
 from ..metrics.noise import scan_correlation
 
@@ -54,11 +55,19 @@ def noise_sigma(frames: np.ndarray) -> float:
     return float(np.median(np.abs(d - np.median(d))) / 0.6745 / np.sqrt(2))
 
 
-def _choose_by_prediction(noisy: np.ndarray, candidates: dict, make: Callable) -> tuple:
+def _choose_by_prediction(noisy: np.ndarray, candidates, make: Callable):
     """Run ``make(value)`` for each candidate value; keep the one whose output best predicts the next raw frame."""
-    scores = {k: predictive_r2(make(v), noisy) for k, v in candidates.items()}
-    best = max(scores, key=scores.get)
-    return candidates[best], scores
+    return max(candidates, key=lambda v: predictive_r2(make(v), noisy))
+
+
+def _spatial_filter(noisy, param, grid, apply: Callable, name: str) -> Output:
+    """A per-frame filter with one parameter: ``param`` as given, or chosen by the predictive score on <= 8 frames."""
+    t0 = time.perf_counter()
+    if param is None:
+        sub = noisy[: min(len(noisy), 8)]
+        param = _choose_by_prediction(sub, grid, lambda v: apply(sub, v))
+    fit = time.perf_counter() - t0
+    return Output(apply(noisy, param).astype(np.float32), {name: param}, fit)
 
 
 def _per_frame(fn, frames):
@@ -77,26 +86,12 @@ GRIDS = {"gaussian": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), "median": (3, 5
 
 def gaussian(noisy, *, param=None, **_):
     """Gaussian filter; sigma given, or chosen by the predictive score among 0.5-3 px."""
-    t0 = time.perf_counter()
-    sigma = param
-    if sigma is None:
-        sub = noisy[: min(len(noisy), 8)]
-        sigma, _ = _choose_by_prediction(sub, {s: s for s in GRIDS["gaussian"]},
-                                         lambda s: gaussian_filter(sub, (0, s, s)))
-    fit = time.perf_counter() - t0
-    return Output(gaussian_filter(noisy, (0, sigma, sigma)).astype(np.float32), {"sigma_px": sigma}, fit)
+    return _spatial_filter(noisy, param, GRIDS["gaussian"], lambda x, s: gaussian_filter(x, (0, s, s)), "sigma_px")
 
 
 def median(noisy, *, param=None, **_):
     """Median filter; window given, or chosen by the predictive score among 3, 5, 7 px."""
-    t0 = time.perf_counter()
-    size = param
-    if size is None:
-        sub = noisy[: min(len(noisy), 8)]
-        size, _ = _choose_by_prediction(sub, {k: k for k in GRIDS["median"]},
-                                        lambda k: median_filter(sub, size=(1, k, k)))
-    fit = time.perf_counter() - t0
-    return Output(median_filter(noisy, size=(1, size, size)).astype(np.float32), {"size_px": size}, fit)
+    return _spatial_filter(noisy, param, GRIDS["median"], lambda x, k: median_filter(x, size=(1, k, k)), "size_px")
 
 
 def temporal(noisy, *, causal: bool = False, param=None, **_):
@@ -116,8 +111,7 @@ def temporal(noisy, *, causal: bool = False, param=None, **_):
 
     k = param
     if k is None:
-        cand = {k: k for k in GRIDS["temporal"] if k <= len(x)}
-        k, _ = _choose_by_prediction(x, cand, lambda k: window(k, True))
+        k = _choose_by_prediction(x, [k for k in GRIDS["temporal"] if k <= len(x)], lambda k: window(k, True))
     fit = time.perf_counter() - t0
     centred = k + 1 - k % 2  # the centred window is the odd length >= k
     out = window(k, True) if causal else window(centred, False)
@@ -170,8 +164,7 @@ def wavelet(noisy, **_):
 
 def _scan_psd(shape, sigma: float, rho: float) -> np.ndarray:
     """Noise PSD (bm3d's convention) of white noise passed through a 2-tap filter along x with lag-1 correlation rho."""
-    rho = float(np.clip(rho, 0.0, 0.5))
-    w = 0.5 * (1 - np.sqrt(1 - 4 * rho / (2 * rho + 1)))
+    w = scan_filter_weight(rho)
     k = np.zeros((1, 2))
     k[0] = (1 - w, w)
     k /= np.sqrt((k**2).sum())

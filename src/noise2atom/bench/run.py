@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -85,8 +85,7 @@ def tune(name: str, cfg: SynthConfig):
     """The parameter of a grid-tuned method that gives the best F1 on a calibration movie (another seed)."""
     if name not in GRIDS:
         return None
-    cal = synthesize(SynthConfig(**{**cfg.to_dict(), "cluster_atoms": cfg.cluster_atoms,
-                                    "seed": cfg.seed + 1000, "frames": min(cfg.frames, 8)}))
+    cal = synthesize(replace(cfg, seed=cfg.seed + 1000, frames=min(cfg.frames, 8)))
     scores = {p: best_f1(METHODS[name](cal.noisy, param=p).denoised, cal.positions)[0]["f1"]
               for p in GRIDS[name] if not (name == "temporal" and p > len(cal.noisy))}
     return max(scores, key=scores.get)
@@ -128,23 +127,8 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
     say = progress or (lambda s: None)
     for ds_name, cfg in datasets(spec):
         movie = synthesize(cfg)
-        panels = {"noisy": movie.noisy}
-        for name in spec.methods:
-            if name in skipped:
-                continue
-            say(f"{ds_name}: {name}")
-            try:
-                param = tune(name, cfg)
-                row, den = run_method(name, movie.noisy, spec=spec, param=param, seed=spec.seed)
-            except MethodUnavailable as exc:
-                skipped[name] = str(exc)
-                log.warning("skipping %s: %s", name, exc)
-                continue
-            row.update(score_truth(den, movie))
-            row.update({"dataset": ds_name, "dose": cfg.dose, "size": cfg.size, "frames": cfg.frames,
-                        "gradient": cfg.gradient})
-            rows.append(row)
-            panels[name] = den
+        extra = {"dose": cfg.dose, "size": cfg.size, "frames": cfg.frames, "gradient": cfg.gradient}
+        panels = _run_methods(spec, movie.noisy, ds_name, extra, rows, skipped, say, cfg=cfg, movie=movie)
         panels["truth (clean)"] = movie.clean
         panels["truth (atoms)"] = movie.atoms
         fig3(panels, movie, out / f"fig3-{ds_name}.png", rows=[r for r in rows if r["dataset"] == ds_name])
@@ -152,20 +136,8 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
         from ..io import read_stack
 
         stack = read_stack(path)
-        panels = {"noisy": stack.data}
-        for name in spec.methods:
-            if name in skipped:
-                continue
-            say(f"{stack.name}: {name}")
-            try:
-                row, den = run_method(name, stack.data, spec=spec, seed=spec.seed)
-            except MethodUnavailable as exc:
-                skipped[name] = str(exc)
-                log.warning("skipping %s: %s", name, exc)
-                continue
-            row.update({"dataset": str(path), "frames": len(stack.data), "size": stack.data.shape[-1]})
-            rows.append(row)
-            panels[name] = den
+        extra = {"frames": len(stack.data), "size": stack.data.shape[-1]}
+        panels = _run_methods(spec, stack.data, str(path), extra, rows, skipped, say)
         fig3(panels, None, out / f"fig3-{Path(path).stem}.png", rows=[r for r in rows if r["dataset"] == str(path)])
     if spec.fig4_sizes and "noise2atom" in spec.methods:
         say("training-set size study (Fig. 4)")
@@ -174,6 +146,31 @@ def run_benchmark(spec: BenchSpec, out_dir: str | Path, *, progress: Callable[[s
     (out / "results.json").write_text(json.dumps(_clean(rows), indent=2))
     (out / "results.md").write_text(markdown(rows, spec, skipped))
     return rows
+
+
+def _run_methods(spec: BenchSpec, noisy: np.ndarray, dataset: str, extra: dict, rows: list, skipped: dict, say,
+                 *, cfg: SynthConfig | None = None, movie: SynthMovie | None = None) -> dict:
+    """Every method of ``spec`` on one series: appends a row each to ``rows`` (scored against ``movie`` when
+    there is a truth; grid parameters tuned on ``cfg``'s calibration movie), records methods that cannot run
+    in ``skipped``, and returns the denoised series by method name (the noisy one first) for the figure."""
+    panels = {"noisy": noisy}
+    for name in spec.methods:
+        if name in skipped:
+            continue
+        say(f"{dataset}: {name}")
+        try:
+            param = tune(name, cfg) if cfg is not None else None
+            row, den = run_method(name, noisy, spec=spec, param=param, seed=spec.seed)
+        except MethodUnavailable as exc:
+            skipped[name] = str(exc)
+            log.warning("skipping %s: %s", name, exc)
+            continue
+        if movie is not None:
+            row.update(score_truth(den, movie))
+        row.update({"dataset": dataset, **extra})
+        rows.append(row)
+        panels[name] = den
+    return panels
 
 
 def training_size_study(spec: BenchSpec, out: Path) -> list[dict]:

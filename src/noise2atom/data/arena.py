@@ -37,7 +37,7 @@ what Noise2Atom aims to restore) and a table of the true column positions in eve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
@@ -139,6 +139,13 @@ class SynthMovie:
         return rows
 
 
+def scan_filter_weight(rho: float) -> float:
+    """Weight w of the 2-tap scan filter [1 - w, w] whose lag-1 correlation of white noise is ``rho`` (<= 0.5):
+    rho = w(1 - w) / (1 - 2w + 2w²), solved for w in [0, 0.5]."""
+    rho = float(np.clip(rho, 0.0, 0.5))
+    return 0.5 * (1 - np.sqrt(1 - 4 * rho / (2 * rho + 1)))
+
+
 def _hex_sites(n_rings: int) -> np.ndarray:
     """Sites of a unit close-packed (triangular) lattice within ``n_rings`` of the origin."""
     i, j = np.mgrid[-n_rings:n_rings + 1, -n_rings:n_rings + 1]
@@ -201,8 +208,7 @@ def synthesize(config: SynthConfig | None = None, **overrides) -> SynthMovie:
     """
     cfg = config or SynthConfig()
     if overrides:
-        cfg = SynthConfig(**{**cfg.to_dict(), **overrides, "cluster_atoms": tuple(overrides.get(
-            "cluster_atoms", cfg.cluster_atoms))})
+        cfg = replace(cfg, **overrides)
     rng = np.random.default_rng(cfg.seed)
     n, T = cfg.size, cfg.frames
     px_nm = cfg.pixel_size_nm
@@ -272,10 +278,9 @@ def synthesize(config: SynthConfig | None = None, **overrides) -> SynthMovie:
                 return q
         return None
 
-    # the detector's bandwidth mixes each pixel with the previous one along the scan: a 2-tap filter
-    # [1 - w, w] whose lag-1 correlation is w(1 - w) / (1 - 2w + 2w²) and lag-2 zero, as in the real frames
-    rho = cfg.scan_correlation
-    w = 0.5 * (1 - np.sqrt(1 - 4 * rho / (2 * rho + 1)))
+    # the detector's bandwidth mixes each pixel with the previous one along the scan (lag-2 correlation
+    # zero, as in the real frames)
+    w = scan_filter_weight(cfg.scan_correlation)
     shift = np.zeros(2)
     velocity = rng.normal(0, cfg.drift_px, size=2)
     noisy, clean, atoms, columns = [], [], [], []

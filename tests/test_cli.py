@@ -35,14 +35,20 @@ def test_css_json(tmp_path, rng):
     assert r.exit_code == 2 and "at least 2 frames" in r.output
 
 
-def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
+def _train_one_epoch(tmp_path, tiny_config, noisy_movie, *options):
+    """`noise2atom train` on the tiny movie for one epoch; returns (movie, model, cfg) paths."""
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(tiny_config.with_updates(train={"epochs": 1}).to_dict()))
     movie = tmp_path / "movie.tif"
     tifffile.imwrite(movie, noisy_movie.noisy)
     model = tmp_path / "m.n2a"
-    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg)])
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), *options])
     assert r.exit_code == 0, r.output
+    return movie, model, cfg
+
+
+def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
+    movie, model, cfg = _train_one_epoch(tmp_path, tiny_config, noisy_movie)
     assert model.exists() and (tmp_path / "m.n2a.run" / "losses.csv").exists()
     assert (tmp_path / "m.n2a.run" / "losses.png").exists()
     # existing model: refused without --overwrite / --resume, file untouched
@@ -64,6 +70,16 @@ def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
     assert r.exit_code == 2 and "exists" in r.output
     r = runner.invoke(app, ["info", str(model)])
     assert r.exit_code == 0 and json.loads(r.stdout)["config"]["data"]["crop_px"] == 48
+
+
+def test_train_pair_steps_option(tmp_path, tiny_config, noisy_movie):
+    _, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie, "--pair-steps", "2")
+    info = json.loads(runner.invoke(app, ["info", str(model)]).stdout)
+    assert info["config"]["train"]["pair_steps"] == 2
+    assert info["record"]["pair_model"]["gain"] > 0
+    rows = (tmp_path / "m.n2a.run" / "losses.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert [r.split(",")[header.index("pair")] != "" for r in rows[1:]] == [True, True] + [False] * 3
 
 
 @pytest.mark.parametrize("content, match", [

@@ -131,7 +131,7 @@ def test_temporal_prediction_term_is_active_and_uses_the_neighbouring_frame(tiny
 
     cfg = tiny_config.with_updates(train={"predict_weight": 5.0})
     model = Noise2Atom(cfg)
-    stack, frames, _, pairs = model.prepare(noisy_movie.noisy)
+    stack, frames, _, pairs, _ = model.prepare(noisy_movie.noisy)
     norm = model.normalization.forward(noisy_movie.noisy)
     np.testing.assert_array_equal(pairs[:-1], norm[1:len(frames)])  # frame i pairs with frame i + 1 ...
     np.testing.assert_array_equal(pairs[-1], norm[len(frames) - 2])  # ... and the last with the one before

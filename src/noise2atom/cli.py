@@ -39,8 +39,9 @@ def _training_task(bar: Progress):
     task = bar.add_task("train", total=None, info="")
 
     def on_step(step, total, row):
-        bar.update(task, completed=step, total=total,
-                   info=f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+        info = (f"pairs: mse {row['pair']:.4f}" if "pair" in row
+                else f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+        bar.update(task, completed=step, total=total, info=info)
 
     return on_step
 
@@ -85,6 +86,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
           crop: Optional[int] = typer.Option(None, help="Training crop side (multiple of 16, > 33)"),
           brightness_weight: Optional[float] = typer.Option(
               None, help="Weight of the brightness-consistency term (0 = the paper's exact objective)"),
+          pair_steps: Optional[int] = typer.Option(
+              None, help="Supervised steps on synthetic pairs matched to the series before the paper's game "
+                         "(0 = the paper's method alone; default: the preset's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
@@ -121,8 +125,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
             else:
                 config = preset_config(preset, seed=seed)
             data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
-            train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight))
-                             if v is not None}
+            train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
+                                               ("pair_steps", pair_steps)) if v is not None}
             updates = {}
             if data_changes:
                 updates["data"] = data_changes

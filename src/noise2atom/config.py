@@ -128,7 +128,11 @@ class TrainConfig:
     frame n and of the raw frame n + 1 at the same place. Frame n + 1's noise is independent of frame
     n, so the only way to win is to show frame n's real structure: it is the predictive score made a
     loss, at the atoms' scale only (the smooth background stays free). 0 leaves it out; it needs a
-    series of at least 2 frames. ``select_best`` keeps the weights with the best predictive score (see
+    series of at least 2 frames. ``pair_steps`` supervised steps (Adam, ``pair_lr``, mean squared
+    error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
+    paper's clean images with the measured atom width and height on the measured background, with
+    the measured noise); the adversarial game then starts from there. 0 leaves the stage out (the
+    paper). ``select_best`` keeps the weights with the best predictive score (see
     :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
     ``select_every_steps``; otherwise the last weights are kept.
     """
@@ -145,6 +149,8 @@ class TrainConfig:
     brightness_weight: float = 1.0
     brightness_sigma_px: float = 1.5
     predict_weight: float = 0.0
+    pair_steps: int = 0
+    pair_lr: float = 1e-3
     epochs: int = 100
     # inversion (paper failure case 1) detection
     inversion_check: bool = True
@@ -168,6 +174,8 @@ class TrainConfig:
         for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight", "predict_weight"):
             _check(getattr(self, name) >= 0, f"train.{name}={getattr(self, name)} must be >= 0")
         _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(self.pair_steps >= 0, f"train.pair_steps={self.pair_steps} must be >= 0")
+        _check(self.pair_lr > 0, f"train.pair_lr={self.pair_lr} must be > 0")
         _check(0 <= self.brightness_sigma_px <= 16,
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
@@ -311,6 +319,9 @@ def _section_from_dict(section_cls: type, name: str, d: Any) -> Any:
 def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfig:
     """The named preset.
 
+    Both start with 1000 supervised steps on synthetic pairs matched to the series
+    (``train.pair_steps``; the arena ablation in docs/benchmarks.md chose it), then play the paper's game.
+
     ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
     ``paper``: ≈ 14 M parameters per generator (width 24, 16 residual blocks), 128² crops, batch 6,
     100 epochs — the paper's size; meant for a GPU.
@@ -320,7 +331,7 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
             preset="small", seed=seed,
             data=DataConfig(crop_px=64),
             model=ModelConfig(width=16, res_blocks=4, critic_width=16),
-            train=TrainConfig(epochs=100),
+            train=TrainConfig(epochs=100, pair_steps=1000),
             denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8),
         )
     if preset == "paper":
@@ -328,7 +339,7 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
             preset="paper", seed=seed,
             data=DataConfig(crop_px=128),
             model=ModelConfig(width=24, res_blocks=16, critic_width=32),
-            train=TrainConfig(epochs=100),
+            train=TrainConfig(epochs=100, pair_steps=1000),
             denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4),
         )
     raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

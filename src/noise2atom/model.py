@@ -83,13 +83,14 @@ class Noise2Atom:
         self.critic = build_critic(config).to(self.device)
 
     # -- training ------------------------------------------------------------------------------
-    def prepare(self, data) -> tuple[Stack, np.ndarray, np.ndarray, np.ndarray | None]:
+    def prepare(self, data) -> tuple[Stack, np.ndarray, np.ndarray, np.ndarray | None, "PairSampler | None"]:
         """Sample the training frames and fit the normalisation.
 
         Returns the stack, the normalised training frames (N, Y, X), and up to 8 consecutive
         normalised frames from the middle of the series, centre-cropped to at most twice the training
         crop, on which the weights to keep are chosen, and (when ``train.predict_weight`` > 0 and the
-        series has >= 2 frames) the normalised raw neighbour of each training frame.
+        series has >= 2 frames) the normalised raw neighbour of each training frame, and (when
+        ``train.pair_steps`` > 0) the sampler of synthetic pairs matched to the series.
         """
         stack = as_stack(data)
         d = self.config.data
@@ -103,7 +104,17 @@ class Noise2Atom:
         pairs = None  # the raw neighbour of each training frame, for train.predict_weight
         if len(stack) >= 2 and self.config.train.predict_weight > 0:
             pairs = self.normalization.forward(stack.data[np.where(idx + 1 < len(stack), idx + 1, idx - 1)])
-        return stack, self.normalization.forward(frames), self.normalization.forward(val), pairs
+        sampler = None
+        if self.config.train.pair_steps > 0:
+            from .data.pairs import PairSampler, background_maps, fit_pair_model
+
+            block = stack.data[start:start + 16]  # consecutive frames: their differences are noise
+            fit, _ = fit_pair_model(block, name=stack.name)
+            bg = background_maps(np.asarray(frames, dtype=np.float64), fit.atom_variance_px2)
+            sampler = PairSampler(fit, bg, self.normalization, self.config.simulation, d.crop_px,
+                                  np.random.default_rng([self.config.seed, 11]))
+            log.info("%s: pair model %s", stack.name, fit.to_dict())
+        return stack, self.normalization.forward(frames), self.normalization.forward(val), pairs, sampler
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
             workdir: str | Path | None = None, resume: bool = False,
@@ -125,16 +136,17 @@ class Noise2Atom:
             self.config = self.config.with_updates(train={"epochs": int(epochs)})
         if resume and workdir is None:
             raise ConfigError("resume=True needs the workdir of the interrupted run")
-        stack, frames, val_frames, pairs = self.prepare(data)
+        stack, frames, val_frames, pairs, sampler = self.prepare(data)
         trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
-                          val_frames=val_frames, pair_frames=pairs)
+                          val_frames=val_frames, pair_frames=pairs, pair_sampler=sampler)
         if resume and not trainer.resume():
             log.warning("no checkpoint in %s; starting a new run", workdir)
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None
         result = trainer.run(max_steps=max_steps, deadline=deadline, progress=progress)
         self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
         self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
-                       "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed}
+                       "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed,
+                       **({"pair_model": sampler.fit.to_dict()} if sampler is not None else {})}
         return result
 
     # -- inference -----------------------------------------------------------------------------

@@ -48,6 +48,8 @@ def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: floa
             ax.plot(step, cols[key], color=color, alpha=0.25, lw=0.8)
             ax.plot(step, _smooth(cols[key], n), color=color, label=f"L_{key}")
             ax.axhline(limit, color=color, ls="--", lw=0.8)
+        if "pair" in cols and np.isfinite(cols["pair"]).any():  # the supervised pair stage comes first
+            ax.plot(step, cols["pair"], color="C4", alpha=0.6, lw=0.8, label="L_pair (synthetic pairs, MSE)")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("loss (mean absolute error)")

@@ -1,6 +1,8 @@
 """The training loop: both optimisers, the paper's schedule, logging, checkpoints, inversion guard.
 
 Per batch (paper, "Training Details"):
+0. (``train.pair_steps`` > 0) the first steps are supervised instead: Ms2c maps synthetic noisy
+   images matched to the series to their clean images (``data.pairs``), mean squared error;
 1. the critic D is trained ``n_critic`` (5) times: clean images -> True, Ms2c(s) -> False, with the
    gradient penalty;
 2. Ms2c is trained once through the frozen critic (adversarial loss, weight α);
@@ -32,7 +34,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 log = logging.getLogger("noise2atom")
 
 LOG_FIELDS = ["step", "attempt", "epoch", "time_s", "critic", "w_distance", "gp", "adversarial", "lfc",
-              "cycle", "brightness", "corr", "predict", "val_score"]
+              "cycle", "brightness", "corr", "predict", "pair", "val_score"]
 
 
 @dataclass
@@ -79,7 +81,8 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
-                 name: str = "array", val_frames: np.ndarray | None = None, pair_frames: np.ndarray | None = None):
+                 name: str = "array", val_frames: np.ndarray | None = None, pair_frames: np.ndarray | None = None,
+                 pair_sampler=None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.workdir = Path(workdir) if workdir is not None else None
@@ -110,6 +113,12 @@ class Trainer:
                                       padding="reflect").to(self.device)
         for p in self.detail_lowpass.parameters():
             p.requires_grad_(False)
+        # synthetic pairs matched to the series (not in the paper): supervised steps before the game
+        self.pair_sampler = pair_sampler if t.pair_steps > 0 else None
+        if t.pair_steps > 0 and pair_sampler is None:
+            log.warning("%s: train.pair_steps > 0 but no pair sampler was given; the stage is left out", name)
+        if self.pair_sampler is not None:  # the paper's epochs come after the pair stage
+            self.total_steps += t.pair_steps
         self.restarts = 0
         self.events: list[dict] = []
         self.global_step = 0
@@ -142,10 +151,13 @@ class Trainer:
             return torch.optim.RMSprop(params, lr=t.lr, alpha=t.rms_rho, momentum=t.momentum, eps=1e-7)
 
         self.opt_d, self.opt_s2c, self.opt_c2s = rms(self.critic.parameters()), rms(self.s2c.parameters()), rms(self.c2s.parameters())
+        self.opt_pair = torch.optim.Adam(self.s2c.parameters(), lr=t.pair_lr)
         ss = np.random.SeedSequence(seed)
-        noisy_seq, clean_seq = ss.spawn(2)
+        noisy_seq, clean_seq, pair_seq = ss.spawn(3)  # children 0 and 1 are those of spawn(2)
         self.noisy = NoisyCrops(self.frames, cfg.data.crop_px, np.random.default_rng(noisy_seq), name=self.name)
         self.clean = CleanImages(cfg.simulation, cfg.data.crop_px, np.random.default_rng(clean_seq))
+        if self.pair_sampler is not None:
+            self.pair_sampler.rng = np.random.default_rng(pair_seq)
         self.attempt_step = 0
         self._bad_checks = 0
         self._recent = []
@@ -155,9 +167,26 @@ class Trainer:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
     # -- one batch -----------------------------------------------------------------------------
-    def step(self) -> dict:
-        """One batch of the paper's schedule; returns the logged losses."""
+    @property
+    def in_pair_stage(self) -> bool:
+        return self.pair_sampler is not None and self.attempt_step < self.config.train.pair_steps
+
+    def pair_step(self) -> dict:
+        """One supervised step of Ms2c on synthetic pairs matched to the series."""
         t = self.config.train
+        self.s2c.train()
+        noisy, clean = (self._tensor(a) for a in self.pair_sampler.batch(t.batch_size))
+        self.opt_pair.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(self.s2c(noisy), clean)
+        loss.backward()
+        self.opt_pair.step()
+        return {"pair": float(loss.detach())}
+
+    def step(self) -> dict:
+        """One batch of the paper's schedule (or of the pair stage first); returns the logged losses."""
+        t = self.config.train
+        if self.in_pair_stage:
+            return self.pair_step()
         self.s2c.train(); self.c2s.train(); self.critic.train()
         if self.pairs is not None:
             s, nxt = (self._tensor(a) for a in self.noisy.batch_with_pairs(t.batch_size, self.pairs))
@@ -207,10 +236,10 @@ class Trainer:
 
     # -- inversion guard (paper failure case 1) ------------------------------------------------
     @torch.no_grad()
-    def probe_correlation(self) -> float:
-        """Median correlation of Ms2b(Ms2c(s)) with Ms2b(s) over fixed held-out crops."""
+    def probe_correlation(self, blur: LowPass | None = None) -> float:
+        """Median correlation of Ms2b(Ms2c(s)) with Ms2b(s) (or through ``blur``) over fixed held-out crops."""
         self.s2c.eval()
-        corr = L.lowpass_correlation(self.lowpass, self.probe, self.s2c(self.probe))
+        corr = L.lowpass_correlation(blur or self.lowpass, self.probe, self.s2c(self.probe))
         self.s2c.train()
         return float(corr.median())
 
@@ -227,7 +256,10 @@ class Trainer:
     def _select(self) -> float | None:
         """Every ``select_every_steps``: score the current weights and keep them if they are the best."""
         t = self.config.train
-        if not t.select_best or self.attempt_step % t.select_every_steps:
+        # the pair stage is plain supervised learning: its last weights are its best (the predictive
+        # score prefers the blurrier early ones), so they enter the race once, when the stage ends
+        pair_end = self.pair_sampler is not None and self.attempt_step == t.pair_steps
+        if not t.select_best or self.in_pair_stage or (self.attempt_step % t.select_every_steps and not pair_end):
             return None
         score = self.validation_score()
         if self.best is None or score > self.best["score"]:
@@ -240,7 +272,8 @@ class Trainer:
         """True when a restart was triggered."""
         t = self.config.train
         warmup = max(t.inversion_warmup_epochs * self.steps_per_epoch, t.inversion_warmup_steps)
-        if not t.inversion_check or self.attempt_step < warmup or self.attempt_step % self.check_every:
+        if (not t.inversion_check or self.in_pair_stage  # supervised on bright-atom pairs: cannot invert
+                or self.attempt_step < warmup or self.attempt_step % self.check_every):
             return False
         corr = self.probe_correlation()
         self._bad_checks = self._bad_checks + 1 if corr < t.inversion_threshold else 0
@@ -305,7 +338,8 @@ class Trainer:
                     row["val_score"] = round(score, 6)
                 if writer is not None:
                     writer.writerow({k: row.get(k) for k in LOG_FIELDS})
-                self._track_convergence(row)
+                if "cycle" in row:  # the paper's criteria concern the cycle game only
+                    self._track_convergence(row)
                 if progress is not None:
                     progress(self.attempt_step, self.total_steps, row)
                 restarted = self._check_inversion()
@@ -329,12 +363,17 @@ class Trainer:
                 log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
                          best_step, best_score, last_score)
         final_corr = self.probe_correlation()
-        inverted = final_corr < t.inversion_threshold
+        # a model that keeps the atoms and flattens a varying support can anti-correlate with the
+        # input at Ms2b's scale (seen once in the pair-stage ablation, atom F1 0.98); an inverted
+        # mapping is dark where the input is bright at the atoms' scale too
+        atom_corr = self.probe_correlation(self.bright_blur) if final_corr < t.inversion_threshold else final_corr
+        inverted = final_corr < t.inversion_threshold and atom_corr < t.inversion_threshold
         if inverted:
             log.warning("the final mapping looks inverted (low-pass correlation %.3f): bright input areas "
                         "map to background; do not trust this model", final_corr)
         final = self.recent_means()
         final["probe_corr"] = round(final_corr, 4)
+        final["probe_corr_atom_scale"] = round(atom_corr, 4)
         return TrainResult(steps=self.global_step, epochs=round(self.attempt_step / self.steps_per_epoch, 3),
                            seconds=round(time.monotonic() - start, 2), stopped_by=stopped_by,
                            converged_step=self.converged_step, final=final, restarts=self.restarts,
@@ -371,12 +410,14 @@ class Trainer:
             "brightness_weight": self.brightness_weight,
             "noisy_rng": self.noisy.rng.bit_generator.state, "noisy_sampler": self.noisy.state(),
             "clean_rng": self.clean.rng.bit_generator.state,
+            "pair_rng": None if self.pair_sampler is None else self.pair_sampler.rng.bit_generator.state,
         }
         return {
             "meta_json": json.dumps(meta),
             "s2c": self.s2c.state_dict(), "c2s": self.c2s.state_dict(), "critic": self.critic.state_dict(),
             "opt_d": self.opt_d.state_dict(), "opt_s2c": self.opt_s2c.state_dict(),
-            "opt_c2s": self.opt_c2s.state_dict(), "torch_rng": torch.get_rng_state(),
+            "opt_c2s": self.opt_c2s.state_dict(), "opt_pair": self.opt_pair.state_dict(),
+            "torch_rng": torch.get_rng_state(),
             "best": {} if self.best is None else self.best,
         }
 
@@ -388,6 +429,8 @@ class Trainer:
         self.critic.load_state_dict(state["critic"])
         self.opt_d.load_state_dict(state["opt_d"]); self.opt_s2c.load_state_dict(state["opt_s2c"])
         self.opt_c2s.load_state_dict(state["opt_c2s"])
+        if "opt_pair" in state:
+            self.opt_pair.load_state_dict(state["opt_pair"])
         torch.set_rng_state(state["torch_rng"])
         self.best = state.get("best") or None
         self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]
@@ -397,6 +440,8 @@ class Trainer:
         self.noisy.rng.bit_generator.state = meta["noisy_rng"]
         self.noisy.load_state(meta["noisy_sampler"])
         self.clean.rng.bit_generator.state = meta["clean_rng"]
+        if self.pair_sampler is not None and meta.get("pair_rng") is not None:
+            self.pair_sampler.rng.bit_generator.state = meta["pair_rng"]
 
     def save_checkpoint(self) -> Path:
         assert self.workdir is not None

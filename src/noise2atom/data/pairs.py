@@ -1,0 +1,208 @@
+"""Synthetic training pairs matched to the user's own series ("turning the cycle into pairs").
+
+The paper's clean→noisy network Mc2s is only asked to match the *low* frequencies of the data (the
+cycle goes through the low-pass Ms2b), so it never learns the noise itself. This module measures
+what it would have to learn directly on the raw series, with no ground truth:
+
+* the noise: variance against local mean (``var = gain * mean + offset``, Poisson-like counts with a
+  pulse-height spread, read noise or a dark level) from the difference of consecutive frames, whose
+  noise is independent while the scene barely moves; and the correlation between neighbouring
+  pixels along the fast scan direction (detector afterglow), from the same differences;
+* the background: each frame opened (grey-scale) wider than an atom and smoothed, so the carbon's
+  thickness, gradients and the beam's drift of intensity come from the data;
+* the atoms' width: the cross-correlation of consecutive frames at lags of 1 and 2 px (noise-free,
+  because the two frames' noise is independent) is the autocorrelation of the atoms, a Gaussian of
+  variance 2σ²;
+* the atoms' height: the brightest atom-scale peaks above the background.
+
+:class:`PairSampler` then draws clean images from the paper's simulator (``data.clean``) with peak
+widths around the measured one, puts them on crops of the measured background at the measured
+height, and adds noise with the measured statistics: the result are (noisy, clean) pairs in the
+network's [-1, 1] units on which Ms2c can be trained with a plain supervised loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, grey_opening
+
+from ..config import SimulationConfig
+from ..errors import InputError
+from .clean import simulate_clean
+from .normalize import Normalization
+
+#: variance range of the simulated peaks, as factors of the measured atom variance
+WIDTH_RANGE = (0.6, 1.6)
+#: height range of the simulated peaks, as factors of the measured atom height
+HEIGHT_RANGE = (0.5, 1.5)
+_SMOOTH_PX = 1.5
+
+
+@dataclass(frozen=True)
+class NoiseFit:
+    """What :func:`fit_pair_model` measured on a raw series (all in the input's units)."""
+
+    gain: float          # noise variance per unit of mean intensity
+    offset: float        # variance at zero intensity (read noise²); negative: a dark level
+    scan_correlation: float  # lag-1 correlation of the noise along x
+    atom_variance_px2: float  # σ² of an atom's (Gaussian) image
+    atom_height: float   # peak height of a bright atom above the background
+
+    def to_dict(self) -> dict:
+        return {k: round(float(v), 6) for k, v in asdict(self).items()}
+
+
+def _noise_curve(raw: np.ndarray) -> tuple[float, float, float]:
+    """(gain, offset, lag-1 x correlation) from the differences of consecutive frames."""
+    if len(raw) >= 2:
+        d = (raw[1:] - raw[:-1]) / np.sqrt(2.0)
+        # local means from the time average (nearly noise-free over many frames, and not compressed
+        # the way a spatial smoothing compresses peaks, which would inflate the slope)
+        ms = np.broadcast_to(raw.mean(axis=0), d.shape)
+    else:  # one frame: the high-pass residual stands in for the noise (slightly low)
+        d = raw - gaussian_filter(raw, (0, 2, 2))
+        ms = gaussian_filter(raw, (0, 2, 2))
+    edges = np.unique(np.quantile(ms, np.linspace(0.02, 0.98, 13)))
+    xs, vs, ws = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (ms >= lo) & (ms < hi)
+        if sel.sum() < 100:
+            continue
+        dd = d[sel]
+        robust = (1.4826 * np.median(np.abs(dd - np.median(dd)))) ** 2  # an atom that moved is an outlier
+        v = dd.var()
+        xs.append(ms[sel].mean()); vs.append(min(v, 4 * robust) if robust > 0 else v); ws.append(np.sqrt(sel.sum()))
+    if len(xs) >= 2 and np.ptp(xs) > 0:
+        w = np.asarray(ws)
+        A = np.stack([np.asarray(xs), np.ones(len(xs))], 1) * w[:, None]
+        gain, offset = np.linalg.lstsq(A, np.asarray(vs) * w, rcond=None)[0]
+    else:
+        gain, offset = 0.0, float(d.var())
+    if gain <= 0:  # no mean-variance slope: additive noise only
+        gain, offset = 1e-6 * max(float(np.abs(ms).mean()), 1e-6), float(d.var())
+    rho = float((d[:, :, 1:] * d[:, :, :-1]).mean() / max((d * d).mean(), 1e-12))
+    return float(gain), float(offset), rho
+
+
+def _atom_variance(raw: np.ndarray, bg_sigma: float = 4.0) -> float:
+    """σ² of an atom's image from the cross-correlation of consecutive frames (needs >= 2 frames)."""
+    r = raw - gaussian_filter(raw, (0, bg_sigma, bg_sigma))
+    if len(r) < 2:
+        return float("nan")
+    a, b = r[:-1], r[1:]
+
+    def corr(dy: int, dx: int) -> float:
+        ya, yb = (slice(dy, None), slice(None, -dy or None)) if dy >= 0 else (slice(None, dy), slice(-dy, None))
+        xa, xb = (slice(dx, None), slice(None, -dx or None)) if dx >= 0 else (slice(None, dx), slice(-dx, None))
+        return float((a[:, ya, xa] * b[:, yb, xb]).mean())
+
+    c0 = corr(0, 0)
+    if c0 <= 0:
+        return float("nan")
+    est = []
+    for lag in (1, 2):
+        c = 0.25 * (corr(lag, 0) + corr(-lag, 0) + corr(0, lag) + corr(0, -lag)) / c0
+        if 0 < c < 1:
+            est.append(-lag * lag / (4 * np.log(c)))
+    return float(np.mean(est)) if est else float("nan")
+
+
+def background_maps(raw: np.ndarray, atom_variance_px2: float) -> np.ndarray:
+    """Per frame: smoothed, opened wider than an atom, smoothed again; lifted to the data's level."""
+    sigma = float(np.sqrt(atom_variance_px2))
+    size = int(2 * np.ceil(3 * sigma) + 1)
+    sm = gaussian_filter(raw, (0, _SMOOTH_PX, _SMOOTH_PX))
+    bg = np.stack([gaussian_filter(grey_opening(f, size=(size, size)), 3.0) for f in sm])
+    # the opening of a noisy frame is its lower envelope; atoms are sparse, so the median pixel is background
+    return (bg + np.median(sm - bg)).astype(np.float32)
+
+
+def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2: float = 2.0) -> tuple[NoiseFit, np.ndarray]:
+    """Measure noise, background, atom width and height on raw frames (T, Y, X).
+
+    Returns the :class:`NoiseFit` and the background maps (T, Y, X) in the input's units.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 3 or raw.shape[1] < 16 or raw.shape[2] < 16:
+        raise InputError(f"{name}: need frames of at least 16x16 px to measure the noise, got {raw.shape}")
+    gain, offset, rho = _noise_curve(raw)
+    var = _atom_variance(raw)
+    if not np.isfinite(var):
+        var = default_variance_px2
+    var = float(np.clip(var, 0.5, 25.0))
+    bg = background_maps(raw, var)
+    sm = gaussian_filter(raw, (0, _SMOOTH_PX, _SMOOTH_PX))
+    attenuation = var / (var + _SMOOTH_PX**2)  # the smoothing lowers a Gaussian peak by this factor
+    height = float(np.percentile(sm - bg, 99.9) / attenuation)
+    if not height > 0:
+        raise InputError(f"{name}: found no peaks above the background; is this a series of atoms (bright on dark)?")
+    return NoiseFit(gain, offset, rho, var, height), bg
+
+
+def _tap_weight(rho: float) -> float:
+    """w of the 2-tap filter (1 - w) x_i + w x_(i-1) whose output has lag-1 correlation ``rho``."""
+    rho = float(np.clip(rho, 0.0, 0.499))
+    if rho < 1e-3:
+        return 0.0
+    # rho = w (1 - w) / ((1 - w)² + w²)  ->  (1 + 2 rho) w² - (1 + 2 rho) w + rho = 0
+    a = 1 + 2 * rho
+    return float((a - np.sqrt(a * a - 4 * a * rho)) / (2 * a))
+
+
+def add_noise(expected: np.ndarray, fit: NoiseFit, rng: np.random.Generator) -> np.ndarray:
+    """Noisy frames (n, y, x) with the measured noise statistics, from expected intensities."""
+    w = _tap_weight(fit.scan_correlation)
+    shrink = (1 - w) ** 2 + w**2  # the filter lowers the variance by this factor
+    gain = fit.gain / shrink
+    dark = -fit.offset / fit.gain if fit.offset < 0 else 0.0
+    read = np.sqrt(max(fit.offset, 0.0) / shrink)
+    lam = np.concatenate([expected[..., :1], expected], axis=-1)  # one extra column for the filter
+    counts = gain * rng.poisson(np.maximum(lam - dark, 0.0) / gain) + dark
+    if read > 0:
+        counts = counts + rng.normal(0.0, read, counts.shape)
+    return ((1 - w) * counts[..., 1:] + w * counts[..., :-1]).astype(np.float32)
+
+
+class PairSampler:
+    """(noisy, clean) batches matched to a series: clean from the paper's simulator, noise measured.
+
+    Parameters
+    ----------
+    fit : NoiseFit
+    backgrounds : ndarray (T, Y, X)
+        Background maps in the input's units (:func:`fit_pair_model`).
+    normalization : Normalization
+        The model's input normalisation (the noisy half of each pair goes through it).
+    simulation : SimulationConfig
+        Sites and atoms per site of the clean images; the peak variance range is replaced by
+        ``WIDTH_RANGE`` times the measured one.
+    size : int
+    rng : numpy Generator
+    """
+
+    def __init__(self, fit: NoiseFit, backgrounds: np.ndarray, normalization: Normalization,
+                 simulation: SimulationConfig, size: int, rng: np.random.Generator):
+        t, h, w = backgrounds.shape
+        if h < size or w < size:
+            raise InputError(f"background maps are {h}x{w}, smaller than the {size} px crop")
+        v = fit.atom_variance_px2
+        self.simulation = replace(simulation, variance_px2=(WIDTH_RANGE[0] * v, WIDTH_RANGE[1] * v),
+                                  kernel_px=max(simulation.kernel_px, int(2 * np.ceil(4 * np.sqrt(WIDTH_RANGE[1] * v)) + 1)))
+        self.fit, self.backgrounds, self.normalization = fit, backgrounds, normalization
+        self.size, self.rng = size, rng
+
+    def batch(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """(noisy, clean), each (b, 1, size, size) float32 in [-1, 1]."""
+        c = self.size
+        clean = simulate_clean(b, size=c, config=self.simulation, seed=self.rng)  # [-1, 1]
+        t, h, w = self.backgrounds.shape
+        ti = self.rng.integers(0, t, size=b)
+        ys = self.rng.integers(0, h - c + 1, size=b)
+        xs = self.rng.integers(0, w - c + 1, size=b)
+        bg = np.stack([self.backgrounds[i, y:y + c, x:x + c] for i, y, x in zip(ti, ys, xs)])
+        heights = self.rng.uniform(*HEIGHT_RANGE, size=(b, 1, 1)) * self.fit.atom_height
+        expected = bg + heights * (clean + 1.0) / 2.0
+        noisy = self.normalization.forward(add_noise(expected, self.fit, self.rng))
+        return noisy[:, None], clean[:, None]

@@ -70,6 +70,17 @@ def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
     assert r.exit_code == 2 and "exists" in r.output
     r = runner.invoke(app, ["info", str(model)])
     assert r.exit_code == 0 and json.loads(r.stdout)["config"]["data"]["crop_px"] == 48
+    # the support kept under the atoms, in input units, with mirroring
+    kept = tmp_path / "kept.tif"
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(kept),
+                            "--background", "keep", "--tta", "--rescale"])
+    assert r.exit_code == 0, r.output
+    k = tifffile.imread(kept)
+    assert k.shape == noisy_movie.noisy.shape
+    assert abs(k.mean() - noisy_movie.noisy.mean()) < 0.05 * noisy_movie.noisy.mean()
+    bad = tmp_path / "bad.tif"
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(bad), "--background", "no"])
+    assert r.exit_code == 2 and "--background" in r.output and not bad.exists()
 
 
 def test_train_pair_steps_option(tmp_path, tiny_config, noisy_movie):

@@ -151,3 +151,29 @@ def test_temporal_prediction_without_a_series_is_left_out_with_a_warning(tiny_co
         tr = Trainer(cfg, _frames(noisy_movie)[:1], device="cpu")
     assert "predict_weight" in caplog.text
     assert "predict" not in tr.step()
+
+
+def test_validation_score_scores_atoms_on_the_support_and_never_prefers_an_inverted_mapping(tiny_config, noisy_movie):
+    class Sign(torch.nn.Module):
+        def __init__(self, s):
+            super().__init__()
+            self.s = s
+
+        def forward(self, x):
+            return self.s * x
+
+    frames = _frames(noisy_movie)
+    tr = Trainer(tiny_config, frames, device="cpu", val_frames=frames[:4, :48, :48])
+    tr.s2c = Sign(1.0)
+    upright = tr.validation_score()
+    tr.s2c = Sign(-1.0)
+    inverted = tr.validation_score()
+    assert upright > 0 > inverted
+
+
+def test_config_allows_pairs_alone_but_not_nothing(tiny_config):
+    from noise2atom.config import ConfigError
+
+    tiny_config.with_updates(train={"epochs": 0, "pair_steps": 5}).validate()
+    with pytest.raises(ConfigError, match="nothing to train"):
+        tiny_config.with_updates(train={"epochs": 0, "pair_steps": 0}).validate()

@@ -16,6 +16,8 @@ from typing import Any
 #: Version of the configuration schema written into every model and checkpoint.
 #: Bump it when a field changes meaning; :meth:`RunConfig.from_dict` refuses newer versions.
 CONFIG_VERSION = 1
+#: denoise.background: the network's atoms alone, or atoms on the input's smooth background
+BACKGROUND_MODES = ("remove", "keep")
 
 PRESETS = ("small", "paper")
 
@@ -131,8 +133,9 @@ class TrainConfig:
     series of at least 2 frames. ``pair_steps`` supervised steps (Adam, ``pair_lr``, mean squared
     error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
     paper's clean images with the measured atom width and height on the measured background, with
-    the measured noise); the adversarial game then starts from there. 0 leaves the stage out (the
-    paper). ``select_best`` keeps the weights with the best predictive score (see
+    the measured noise); the adversarial game (``epochs``, 0 = none) then starts from there. 0 leaves
+    the stage out (the paper). Both presets train on pairs alone (``pair_steps`` 1000, ``epochs`` 0):
+    on the arena the game after the pairs lost most of what they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive score (see
     :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
     ``select_every_steps``; otherwise the last weights are kept.
     """
@@ -173,7 +176,9 @@ class TrainConfig:
         _check(self.n_critic >= 1, f"train.n_critic={self.n_critic} must be >= 1")
         for name in ("gp_lambda", "alpha", "beta", "lfc_weight", "brightness_weight", "predict_weight"):
             _check(getattr(self, name) >= 0, f"train.{name}={getattr(self, name)} must be >= 0")
-        _check(self.epochs >= 1, f"train.epochs={self.epochs} must be >= 1")
+        _check(self.epochs >= 0, f"train.epochs={self.epochs} must be >= 0")
+        _check(self.epochs + self.pair_steps >= 1,
+               "train.epochs and train.pair_steps are both 0: nothing to train (set either)")
         _check(self.pair_steps >= 0, f"train.pair_steps={self.pair_steps} must be >= 0")
         _check(self.pair_lr > 0, f"train.pair_lr={self.pair_lr} must be > 0")
         _check(0 <= self.brightness_sigma_px <= 16,
@@ -189,17 +194,30 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DenoiseConfig:
-    """Tiled inference: square tiles of ``tile_px`` overlapping by ``overlap_px``, blended smoothly."""
+    """Tiled inference: square tiles of ``tile_px`` overlapping by ``overlap_px``, blended smoothly.
+
+    ``tta`` averages the network over the 4 mirror images of each tile (4× the compute).
+    ``background`` ``"remove"`` gives the network's atoms alone (the paper); ``"keep"`` adds back the
+    input's smooth background (:func:`noise2atom.denoise.background.restore_background`, blur of
+    ``background_sigma_px``), so the output is atoms on their support.
+    """
 
     tile_px: int = 128
     overlap_px: int = 32
     batch_size: int = 8
+    tta: bool = False
+    background: str = "remove"
+    background_sigma_px: float = 4.0
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
         _check(0 <= self.overlap_px < self.tile_px // 2 + 1,
                f"denoise.overlap_px={self.overlap_px} must be in [0, tile_px/2] (tile_px={self.tile_px})")
         _check(self.batch_size >= 1, f"denoise.batch_size={self.batch_size} must be >= 1")
+        _check(self.background in BACKGROUND_MODES,
+               f"denoise.background={self.background!r} must be one of {', '.join(BACKGROUND_MODES)}")
+        _check(0.5 <= self.background_sigma_px <= 64,
+               f"denoise.background_sigma_px={self.background_sigma_px} must be in [0.5, 64]")
 
 
 _SECTIONS = {
@@ -319,19 +337,21 @@ def _section_from_dict(section_cls: type, name: str, d: Any) -> Any:
 def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfig:
     """The named preset.
 
-    Both start with 1000 supervised steps on synthetic pairs matched to the series
-    (``train.pair_steps``; the arena ablation in docs/benchmarks.md chose it), then play the paper's game.
+    Both train Ms2c with 1000 supervised steps on synthetic pairs matched to the series
+    (``train.pair_steps``) and no adversarial game (``train.epochs`` 0): the arena ablation in
+    docs/benchmarks.md chose it. ``with_updates(train={"pair_steps": 0, "epochs": 100})`` is the
+    paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
 
     ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
     ``paper``: ≈ 14 M parameters per generator (width 24, 16 residual blocks), 128² crops, batch 6,
-    100 epochs — the paper's size; meant for a GPU.
+    the paper's size; meant for a GPU.
     """
     if preset == "small":
         return RunConfig(
             preset="small", seed=seed,
             data=DataConfig(crop_px=64),
             model=ModelConfig(width=16, res_blocks=4, critic_width=16),
-            train=TrainConfig(epochs=100, pair_steps=1000),
+            train=TrainConfig(epochs=0, pair_steps=1000),
             denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8),
         )
     if preset == "paper":
@@ -339,7 +359,7 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
             preset="paper", seed=seed,
             data=DataConfig(crop_px=128),
             model=ModelConfig(width=24, res_blocks=16, critic_width=32),
-            train=TrainConfig(epochs=100, pair_steps=1000),
+            train=TrainConfig(epochs=0, pair_steps=1000),
             denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4),
         )
     raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

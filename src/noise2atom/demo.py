@@ -21,7 +21,7 @@ from .report import plot_losses, plot_side_by_side
 log = logging.getLogger("noise2atom")
 
 
-def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 5.0, input_path: str | Path | None = None,
+def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, input_path: str | Path | None = None,
              frames: int = 40, size: int = 128, dose_e_per_px: float = 2.0, seed: int = 0,
              overwrite: bool = False, progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Run the whole pipeline and write everything into ``out_dir``; returns the report's numbers.

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -19,9 +20,10 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .config import ConfigError, RunConfig, preset_config
+from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.patches import central_crop, sample_frame_indices
+from .denoise.background import restore_background
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import Stack, check_frames, read_stack, stack_from_array
@@ -152,22 +154,30 @@ class Noise2Atom:
     # -- inference -----------------------------------------------------------------------------
     def denoise_iter(self, frames, *, tile_px: int | None = -1, overlap_px: int | None = None,
                      batch_size: int | None = None, rescale: bool = False, name: str = "array",
+                     tta: bool | None = None, background: str | None = None,
                      on_frame: Callable[[int], None] | None = None):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
-        configured tile, ``None`` runs whole frames.
+        configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
+        alone; ``"keep"``: atoms on the input's smooth background) default to the model's
+        ``denoise`` configuration.
         """
         if self.normalization is None:
             raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
         dc = self.config.denoise
         tile = dc.tile_px if tile_px == -1 else tile_px
         overlap = dc.overlap_px if overlap_px is None else overlap_px
+        tta = dc.tta if tta is None else bool(tta)
+        background = dc.background if background is None else background
+        if background not in BACKGROUND_MODES:
+            raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
             raise ConfigError(f"tile_px={tile} must be a multiple of {self.config.model.size_multiple} and >= 32")
         if tile is not None and not 0 <= overlap <= tile // 2:
             raise ConfigError(f"overlap_px={overlap} must be in [0, tile_px/2] (tile_px={tile})")
         nz = self.normalization
+        raw_frames: deque[np.ndarray] = deque()  # the raw frames whose output is still to come
 
         def checked():
             for i, f in enumerate(frames):
@@ -176,17 +186,23 @@ class Noise2Atom:
                     raise InputError(f"{name}: frame {i} has shape {f.shape}, expected a 2-D image")
                 if not np.isfinite(f).all():
                     raise InputError(f"{name}: frame {i} contains NaN or Inf pixels")
+                if background == "keep":
+                    raw_frames.append(f)
                 yield nz.forward(f)
 
         for out in denoise_frames(self.s2c, checked(), tile_px=tile, overlap_px=overlap,
                                   batch_size=batch_size or dc.batch_size,
                                   size_multiple=self.config.model.size_multiple, device=self.device,
-                                  on_frame=on_frame):
-            yield nz.inverse(out) if rescale else out
+                                  tta=tta, on_frame=on_frame):
+            if background == "keep":
+                full = restore_background(raw_frames.popleft(), out, dc.background_sigma_px)  # input units
+                yield full if rescale else (nz.forward(full) + 1.0) * 0.5
+            else:
+                yield nz.inverse(out) if rescale else out
 
     def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
-                batch_size: int | None = None, rescale: bool = False,
-                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+                batch_size: int | None = None, rescale: bool = False, tta: bool | None = None,
+                background: str | None = None, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
         """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack).
 
         Returns
@@ -195,7 +211,8 @@ class Noise2Atom:
         """
         stack = as_stack(data)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
-                                     rescale=rescale, name=stack.name, on_frame=on_frame))
+                                     rescale=rescale, name=stack.name, tta=tta, background=background,
+                                     on_frame=on_frame))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------

@@ -20,15 +20,26 @@ def _round_up(n: int, m: int) -> int:
 
 
 @torch.inference_mode()
-def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device) -> np.ndarray:
-    """(n, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output mapped by (y+1)/2)."""
+def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device, *, tta: bool = False) -> np.ndarray:
+    """(n, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output mapped by (y+1)/2).
+
+    ``tta``: the mean over the 4 mirror images of each tile (none, x, y, both; each undone on the
+    output). No 90° rotations: they would turn the scan direction, along which the noise of a STEM
+    frame is correlated, into the slow direction, which the network never saw.
+    """
     x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None].to(device)
-    y = net(x)[:, 0].float().cpu().numpy()
-    return (y + 1.0) * 0.5
+    if not tta:
+        y = net(x)
+    else:
+        y = torch.zeros_like(x)
+        for dims in ((), (3,), (2,), (2, 3)):
+            y += torch.flip(net(torch.flip(x, dims)), dims) if dims else net(x)
+        y /= 4
+    return (y[:, 0].float().cpu().numpy() + 1.0) * 0.5
 
 
 def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_px: int | None, overlap_px: int,
-                   batch_size: int, size_multiple: int, device: torch.device,
+                   batch_size: int, size_multiple: int, device: torch.device, tta: bool = False,
                    on_frame: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
     """Denoise normalised frames one by one.
 
@@ -42,6 +53,8 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
     overlap_px : int
     batch_size : int
         Tiles per forward pass.
+    tta : bool
+        Average over the 4 mirror images of each tile or frame.
 
     Yields
     ------
@@ -53,7 +66,7 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
             h, w = frame.shape
             ph, pw = _round_up(h, size_multiple), _round_up(w, size_multiple)
             padded = np.pad(frame, ((0, ph - h), (0, pw - w)), mode="symmetric")
-            yield run_tiles(net, padded[None], device)[0, :h, :w]
+            yield run_tiles(net, padded[None], device, tta=tta)[0, :h, :w]
             if on_frame:
                 on_frame(i)
         return
@@ -66,7 +79,7 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
     def flush():
         nonlocal done
         if queue:
-            out = run_tiles(net, np.stack([t for _, _, t in queue]), device)
+            out = run_tiles(net, np.stack([t for _, _, t in queue]), device, tta=tta)
             for (b, idx, _), o in zip(queue, out):
                 b.add(idx, o)
             queue.clear()

@@ -119,6 +119,8 @@ class Trainer:
             log.warning("%s: train.pair_steps > 0 but no pair sampler was given; the stage is left out", name)
         if self.pair_sampler is not None:  # the paper's epochs come after the pair stage
             self.total_steps += t.pair_steps
+        if self.total_steps == 0:
+            raise ValueError(f"{name}: train.epochs is 0 and there is no pair stage: nothing to train")
         self.restarts = 0
         self.events: list[dict] = []
         self.global_step = 0
@@ -245,13 +247,25 @@ class Trainer:
 
     @torch.no_grad()
     def validation_score(self) -> float:
-        """Predictive score of Ms2c on the held-out consecutive frames (higher is better)."""
+        """Predictive score of Ms2c's atoms put back on the input's smooth background
+        (:func:`~noise2atom.denoise.background.restore_background`) on the held-out consecutive
+        frames (higher is better). The background part comes from the raw frames and is the same for
+        every checkpoint, so the score compares the atoms; scored on atoms alone, it would prefer
+        weights that leak some of the background into their output. Atoms darker than their
+        surroundings (an inverted mapping) are scored alone, negative, so they are never kept."""
+        from ..denoise.background import atom_brightness, restore_background
         from ..metrics.predictive import predictive_r2
 
         self.s2c.eval()
         out = torch.cat([self.s2c(self.val[i:i + 4]) for i in range(0, len(self.val), 4)])
         self.s2c.train()
-        return predictive_r2(out[:, 0].float().cpu().numpy(), self.val[:, 0].float().cpu().numpy())
+        raw = self.val[:, 0].float().cpu().numpy()
+        atoms = (out[:, 0].float().cpu().numpy() + 1.0) * 0.5
+        sigma = self.config.denoise.background_sigma_px
+        if np.mean([atom_brightness(r, a, sigma) for r, a in zip(raw, atoms)]) <= 0:
+            return min(predictive_r2(atoms, raw), 0.0)
+        full = np.stack([restore_background(r, a, sigma) for r, a in zip(raw, atoms)])
+        return predictive_r2(full, raw)
 
     def _select(self) -> float | None:
         """Every ``select_every_steps``: score the current weights and keep them if they are the best."""

@@ -1,0 +1,118 @@
+"""Putting the support back under the atoms (denoise.background) and test-time mirroring (denoise.tta)."""
+
+import numpy as np
+import pytest
+import torch
+
+from noise2atom.config import ConfigError, preset_config
+from noise2atom.denoise import denoise_frames, restore_background
+from noise2atom.denoise.background import atom_brightness
+
+
+def _atoms(n=64, seed=0):
+    """A frame of Gaussian peaks in [0, 1] and its positions."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n]
+    a = np.zeros((n, n))
+    for y, x in rng.uniform(8, n - 8, size=(12, 2)):
+        a += np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
+    return a / a.max()
+
+
+def test_restore_background_recovers_atoms_on_a_sloped_support():
+    atoms = _atoms()
+    n = atoms.shape[0]
+    support = 50.0 + 30.0 * np.linspace(0, 1, n)[None, :] + 5 * np.sin(np.linspace(0, 3, n))[:, None]
+    truth = support + 40.0 * atoms
+    rng = np.random.default_rng(1)
+    raw = rng.poisson(truth).astype(np.float64)
+    assert atom_brightness(raw, atoms) == pytest.approx(40.0, rel=0.15)  # brightness from the atoms alone
+    out = restore_background(raw, atoms)
+    assert out.dtype == np.float32 and out.shape == raw.shape
+    err_out = np.sqrt(np.mean((out - truth) ** 2))
+    assert err_out < 0.35 * np.sqrt(np.mean((raw - truth) ** 2))  # far closer to the truth than the raw frame
+    assert abs(np.mean(out - truth)) < 1.0  # the support's level is kept: input units
+
+
+def test_restore_background_gives_inverted_atoms_no_weight():
+    atoms = _atoms()
+    raw = 100.0 + 40.0 * atoms
+    assert atom_brightness(raw, 1.0 - atoms) < 0
+    out = restore_background(raw, 1.0 - atoms)
+    # a = 0: only the blurred raw frame remains; the inverted atoms are not painted in
+    from scipy.ndimage import gaussian_filter
+
+    np.testing.assert_allclose(out, gaussian_filter(raw, 4.0, mode="reflect"), rtol=1e-5)
+
+
+def test_background_config_is_validated():
+    with pytest.raises(ConfigError, match="denoise.background"):
+        preset_config("small").with_updates(denoise={"background": "subtract"}).validate()
+    with pytest.raises(ConfigError, match="background_sigma_px"):
+        preset_config("small").with_updates(denoise={"background_sigma_px": 0.0}).validate()
+
+
+class _LeftShift(torch.nn.Module):
+    """Not mirror-symmetric: output pixel x copies input pixel x + 1 (so TTA must change the result)."""
+
+    def forward(self, x):
+        return torch.roll(x, -1, dims=3)
+
+
+def test_tta_averages_the_four_mirror_images():
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(-1, 1, size=(32, 40)).astype(np.float32)
+    kw = dict(tile_px=None, overlap_px=0, batch_size=2, size_multiple=8, device=torch.device("cpu"))
+    plain = next(denoise_frames(_LeftShift(), [frame], **kw))
+    tta = next(denoise_frames(_LeftShift(), [frame], tta=True, **kw))
+    # shift left (no flip, y flip) and right (x flip, both flips): the mean of the two neighbours,
+    # away from the wrapped-around columns and the symmetric padding
+    expect = (0.5 * (np.roll(frame, -1, 1) + np.roll(frame, 1, 1)) + 1) / 2
+    np.testing.assert_allclose(tta[:, 2:-2], expect[:, 2:-2], atol=1e-6)
+    assert not np.allclose(plain, tta)
+    ident = torch.nn.Identity()  # a mirror-symmetric network: TTA changes nothing
+    np.testing.assert_allclose(next(denoise_frames(ident, [frame], tta=True, **kw)),
+                               next(denoise_frames(ident, [frame], **kw)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pair_model():
+    """A tiny model trained briefly on pairs alone (the presets' recipe)."""
+    from noise2atom.data import simulate_movie
+    from noise2atom.model import Noise2Atom
+
+    movie = simulate_movie(6, 64, dose_e_per_px=3.0, seed=2)
+    cfg = preset_config("small", seed=5).with_updates(
+        data={"crop_px": 48, "n_frames": 6}, model={"width": 8, "res_blocks": 1, "critic_width": 8},
+        train={"batch_size": 2, "pair_steps": 6, "epochs": 0},
+        denoise={"tile_px": 48, "overlap_px": 12, "batch_size": 4})
+    model = Noise2Atom(cfg, device="cpu")
+    result = model.fit(movie.noisy)
+    return model, movie, result
+
+
+def test_pairs_only_recipe_runs_the_pair_stage_and_nothing_else(pair_model):
+    model, _, result = pair_model
+    assert result.steps == 6 and result.kept_step == 6
+    assert "pair_model" in model.record
+
+
+def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model):
+    model, movie, _ = pair_model
+    atoms = model.denoise(movie.noisy)
+    kept = model.denoise(movie.noisy, background="keep", rescale=True)
+    assert kept.shape == movie.noisy.shape
+    # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
+    assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
+    per_frame = [restore_background(r, a, model.config.denoise.background_sigma_px)
+                 for r, a in zip(movie.noisy, atoms)]
+    np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
+    with pytest.raises(ConfigError, match="background"):
+        model.denoise(movie.noisy, background="subtract")
+
+
+def test_tta_option_changes_the_output_of_a_trained_model(pair_model):
+    model, movie, _ = pair_model
+    a, b = model.denoise(movie.noisy[:2]), model.denoise(movie.noisy[:2], tta=True)
+    assert a.shape == b.shape and not np.allclose(a, b)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8

@@ -116,3 +116,21 @@ def test_tta_option_changes_the_output_of_a_trained_model(pair_model):
     a, b = model.denoise(movie.noisy[:2]), model.denoise(movie.noisy[:2], tta=True)
     assert a.shape == b.shape and not np.allclose(a, b)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8
+
+
+def test_loss_figure_of_a_pair_stage_run_shows_the_pair_loss_alone(tmp_path):
+    import csv
+
+    from PIL import Image
+
+    from noise2atom.report import plot_losses
+    from noise2atom.train.trainer import LOG_FIELDS
+
+    path = tmp_path / "losses.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        for i in range(1, 31):
+            w.writerow({"step": i, "pair": 1.0 / i, "val_score": 0.5 if i == 30 else None})
+    out = plot_losses(path, tmp_path / "losses.png")
+    assert Image.open(out).size == (720, 432)  # one panel (6 x 3.6 in at 120 dpi), not the game's two

@@ -54,7 +54,8 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
     write_tiff(out / "denoised.tif", denoised, pixel_size=pixel_size, unit=unit)
     plot_losses(out / "run" / "losses.csv", out / "losses.png")
 
-    numbers: dict = {"source": source, "training": result.to_dict()}
+    numbers: dict = {"source": source, "training": result.to_dict(),
+                     "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs}}
     rows = {"noisy": noisy, "noise2atom": denoised}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
     css_values = {}
@@ -81,12 +82,23 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
     return numbers
 
 
+def _recipe_line(recipe: dict | None, t: dict) -> str:
+    criteria = ("the paper's convergence criteria (cycle < 0.05, lfc < 0.1) "
+                + (f"met at step {t['converged_step']}." if t["converged_step"] else "not met."))
+    if not recipe:
+        return criteria
+    if recipe["game_epochs"] == 0:
+        return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series, no adversarial "
+                "game (the presets' recipe), so the paper's convergence criteria do not apply.")
+    pairs = f"{recipe['pair_steps']} pair steps, then " if recipe["pair_steps"] else ""
+    return f"{pairs}{recipe['game_epochs']} epochs of the paper's game; " + criteria
+
+
 def _markdown(n: dict) -> str:
     t = n["training"]
     lines = ["# noise2atom demo report", "", f"Data: {n['source']}", "",
-             f"Training: {t['steps']} steps ({t['epochs']} epochs) in {t['seconds']:.0f} s, stopped by {t['stopped_by']}; "
-             f"paper convergence criteria (cycle < 0.05, lfc < 0.1) "
-             + (f"met at step {t['converged_step']}" if t["converged_step"] else "not met") + ".",
+             f"Training: {t['steps']} steps in {t['seconds']:.0f} s, stopped by {t['stopped_by']}; "
+             + _recipe_line(n.get("recipe"), t),
              f"Final running means: {t['final']}.",
              f"Inverted-mapping restarts: {t['restarts']}; inverted at the end: {t['inverted_at_end']}.",
              f"Weights kept: step {t['kept_step']} (predictive score {t['kept_score']}).", ""]

@@ -36,9 +36,13 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
 def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: float = 0.05,
                 lfc_limit: float = 0.1) -> Path:
     """Cycle and low-frequency cycle losses per step with the paper's convergence limits (Fig. 1),
-    and the critic's Wasserstein estimate."""
+    and the critic's Wasserstein estimate; for a run of the pair stage alone (no game), its loss and
+    the validation score of the weights instead."""
     plt = _plt()
     cols = read_losses(csv_path)
+    game = bool(cols) and np.isfinite(cols.get("cycle", np.array([np.nan]))).any()
+    if cols and not game and "pair" in cols:
+        return _plot_pair_stage(cols, out_path, plt)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     if cols:
         step = cols["step"]
@@ -65,6 +69,31 @@ def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: floa
         ax.set_xlabel("step")
         ax.set_ylabel("Wasserstein estimate", color="C2")
         ax.set_title("critic and brightness consistency", fontsize=9)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return out_path
+
+
+def _plot_pair_stage(cols: dict[str, np.ndarray], out_path: str | Path, plt) -> Path:
+    step = cols["step"]
+    n = max(2, len(step) // 50)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(step, cols["pair"], color="C4", alpha=0.25, lw=0.8)
+    ax.plot(step, _smooth(cols["pair"], n), color="C4", label="L_pair (synthetic pairs, MSE)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (mean squared error)")
+    ax.set_title("supervised steps on synthetic pairs matched to the series\n"
+                 "(no adversarial game: the paper's convergence limits do not apply)", fontsize=9)
+    ax.legend(loc="upper right")
+    val = cols.get("val_score")
+    if val is not None and np.isfinite(val).any():
+        ax2 = ax.twinx()
+        ok = np.isfinite(val)
+        ax2.plot(step[ok], val[ok], "o", color="C2", ms=4, label="predictive score (held-out frames)")
+        ax2.set_ylabel("predictive score", color="C2")
     fig.tight_layout()
     out_path = Path(out_path)
     fig.savefig(out_path, dpi=120)

@@ -134,3 +134,14 @@ def test_tk_r_em_without_its_environment_is_skipped_with_a_reason(tmp_path, monk
 def test_tk_r_em_restores_a_tiny_movie(movie):
     out = METHODS["tk-r-em"](movie.noisy[:2])
     assert out.denoised.shape == movie.noisy[:2].shape and np.isfinite(out.denoised).all()
+
+
+def test_noise2atom_outputs_share_one_training(movie):
+    a = METHODS["noise2atom"](movie.noisy, seed=1, minutes=0.05)
+    b = METHODS["noise2atom-support"](movie.noisy, seed=1, minutes=0.05)
+    assert a.fit_seconds > 0 and b.fit_seconds == 0.0 and b.params["reused_training"]
+    assert a.params["steps"] == b.params["steps"] and b.params["background"] == "keep"
+    assert a.denoised.shape == b.denoised.shape == movie.noisy.shape
+    # the support is back: the output follows the raw frames' level, which the atoms alone do not
+    assert np.corrcoef(b.denoised.ravel(), movie.clean.ravel())[0, 1] > np.corrcoef(
+        a.denoised.ravel(), movie.clean.ravel())[0, 1]

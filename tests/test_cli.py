@@ -84,9 +84,11 @@ def test_train_denoise_resume(tmp_path, tiny_config, noisy_movie):
 
 
 def test_train_pair_steps_option(tmp_path, tiny_config, noisy_movie):
-    _, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie, "--pair-steps", "2")
+    _, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie, "--pair-steps", "2",
+                                   "--pair-background-px", "15")
     info = json.loads(runner.invoke(app, ["info", str(model)]).stdout)
     assert info["config"]["train"]["pair_steps"] == 2
+    assert info["config"]["train"]["pair_background_px"] == 15
     assert info["record"]["pair_model"]["gain"] > 0
     rows = (tmp_path / "m.n2a.run" / "losses.csv").read_text().splitlines()
     header = rows[0].split(",")

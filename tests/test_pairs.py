@@ -150,3 +150,21 @@ def test_inversion_guard_waits_for_the_game(tiny_config, noisy_movie):
     plain.check_every = 1
     plain.run(max_steps=1)
     assert plain.restarts == 1  # the same guard fires in the game
+
+
+def test_a_wide_opening_keeps_a_large_cluster_out_of_the_background():
+    from noise2atom.data.pairs import background_maps, opening_px
+
+    n = 96
+    yy, xx = np.mgrid[:n, :n]
+    frame = np.full((n, n), 10.0)
+    for y in range(38, 58, 3):  # a 20 x 20 px cluster of atoms 3 px apart: a bright plateau
+        for x in range(38, 58, 3):
+            frame += 20.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
+    raw = frame[None]
+    assert opening_px(1.44) == 9 and opening_px(1.44, 30) == 31
+    auto = background_maps(raw, 1.44)[0]
+    wide = background_maps(raw, 1.44, 31)[0]
+    centre = (slice(44, 52), slice(44, 52))
+    assert auto[centre].mean() > 20.0      # the narrow opening takes the cluster's plateau for support
+    assert wide[centre].mean() < 13.0      # the wide one sees through it to the carbon

@@ -91,6 +91,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
           pair_steps: Optional[int] = typer.Option(
               None, help="Supervised steps on synthetic pairs matched to the series before the paper's game "
                          "(0 = the paper's method alone; default: the preset's)"),
+          pair_background_px: Optional[int] = typer.Option(
+              None, help="Width in px of the opening that takes the background in the pair model; wider than "
+                         "the largest cluster (default: the preset's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
@@ -128,7 +131,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
                 config = preset_config(preset, seed=seed)
             data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
-                                               ("pair_steps", pair_steps)) if v is not None}
+                                               ("pair_steps", pair_steps),
+                                               ("pair_background_px", pair_background_px)) if v is not None}
             updates = {}
             if data_changes:
                 updates["data"] = data_changes

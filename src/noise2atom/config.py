@@ -133,7 +133,8 @@ class TrainConfig:
     series of at least 2 frames. ``pair_steps`` supervised steps (Adam, ``pair_lr``, mean squared
     error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
     paper's clean images with the measured atom width and height on the measured background, with
-    the measured noise); the adversarial game (``epochs``, 0 = none) then starts from there. 0 leaves
+    the measured noise; the background is the grey opening of each frame ``pair_background_px``
+    wide, 0 = just wider than an atom); the adversarial game (``epochs``, 0 = none) then starts from there. 0 leaves
     the stage out (the paper). Both presets train on pairs alone (``pair_steps`` 1000, ``epochs`` 0):
     on the arena the game after the pairs lost most of what they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive score (see
     :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
@@ -154,6 +155,7 @@ class TrainConfig:
     predict_weight: float = 0.0
     pair_steps: int = 0
     pair_lr: float = 1e-3
+    pair_background_px: int = 0
     epochs: int = 100
     # inversion (paper failure case 1) detection
     inversion_check: bool = True
@@ -181,6 +183,8 @@ class TrainConfig:
                "train.epochs and train.pair_steps are both 0: nothing to train (set either)")
         _check(self.pair_steps >= 0, f"train.pair_steps={self.pair_steps} must be >= 0")
         _check(self.pair_lr > 0, f"train.pair_lr={self.pair_lr} must be > 0")
+        _check(0 <= self.pair_background_px <= 1024,
+               f"train.pair_background_px={self.pair_background_px} must be in [0, 1024] (0: from the atom width)")
         _check(0 <= self.brightness_sigma_px <= 16,
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")

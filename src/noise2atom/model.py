@@ -111,8 +111,9 @@ class Noise2Atom:
             from .data.pairs import PairSampler, background_maps, fit_pair_model
 
             block = stack.data[start:start + 16]  # consecutive frames: their differences are noise
-            fit, _ = fit_pair_model(block, name=stack.name)
-            bg = background_maps(np.asarray(frames, dtype=np.float64), fit.atom_variance_px2)
+            bpx = self.config.train.pair_background_px
+            fit, _ = fit_pair_model(block, name=stack.name, background_px=bpx)
+            bg = background_maps(np.asarray(frames, dtype=np.float64), fit.atom_variance_px2, bpx)
             sampler = PairSampler(fit, bg, self.normalization, self.config.simulation, d.crop_px,
                                   np.random.default_rng([self.config.seed, 11]))
             log.info("%s: pair model %s", stack.name, fit.to_dict())

@@ -109,18 +109,30 @@ def _atom_variance(raw: np.ndarray, bg_sigma: float = 4.0) -> float:
     return float(np.mean(est)) if est else float("nan")
 
 
-def background_maps(raw: np.ndarray, atom_variance_px2: float) -> np.ndarray:
-    """Per frame: smoothed, opened wider than an atom, smoothed again; lifted to the data's level."""
-    sigma = float(np.sqrt(atom_variance_px2))
-    size = int(2 * np.ceil(3 * sigma) + 1)
+def opening_px(atom_variance_px2: float, background_px: int = 0) -> int:
+    """Width of the grey opening that separates background from atoms: ``background_px`` when > 0,
+    else just wider than one atom (±3σ), which also takes clusters wider than that for background."""
+    if background_px > 0:
+        return int(background_px) | 1
+    return int(2 * np.ceil(3 * float(np.sqrt(atom_variance_px2))) + 1)
+
+
+def background_maps(raw: np.ndarray, atom_variance_px2: float, background_px: int = 0) -> np.ndarray:
+    """Per frame: smoothed, opened wider than an atom (or ``background_px``), smoothed again; lifted
+    to the data's level."""
+    size = opening_px(atom_variance_px2, background_px)
     sm = gaussian_filter(raw, (0, _SMOOTH_PX, _SMOOTH_PX))
     bg = np.stack([gaussian_filter(grey_opening(f, size=(size, size)), 3.0) for f in sm])
     # the opening of a noisy frame is its lower envelope; atoms are sparse, so the median pixel is background
     return (bg + np.median(sm - bg)).astype(np.float32)
 
 
-def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2: float = 2.0) -> tuple[NoiseFit, np.ndarray]:
+def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2: float = 2.0,
+                   background_px: int = 0) -> tuple[NoiseFit, np.ndarray]:
     """Measure noise, background, atom width and height on raw frames (T, Y, X).
+
+    ``background_px``: width of the opening that takes the background (0: just wider than an atom;
+    set it wider than the largest cluster when clusters are bigger than a few atoms).
 
     Returns the :class:`NoiseFit` and the background maps (T, Y, X) in the input's units.
     """
@@ -132,7 +144,7 @@ def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2
     if not np.isfinite(var):
         var = default_variance_px2
     var = float(np.clip(var, 0.5, 25.0))
-    bg = background_maps(raw, var)
+    bg = background_maps(raw, var, background_px)
     sm = gaussian_filter(raw, (0, _SMOOTH_PX, _SMOOTH_PX))
     attenuation = var / (var + _SMOOTH_PX**2)  # the smoothing lowers a Gaussian peak by this factor
     height = float(np.percentile(sm - bg, 99.9) / attenuation)

@@ -240,7 +240,7 @@ def css_cmd(input: Path = typer.Argument(..., help="A series of >= 2 frames"),
 @app.command()
 def demo(out: Path = typer.Option(Path("noise2atom-demo"), "--out", "-o", help="Folder for every result"),
          minutes: float = typer.Option(10.0, help="Training budget in minutes (the small preset's 1000 "
-                                                  "steps take about 8 on 2 CPU cores)"),
+                                                  "steps take about 4 on 2 idle CPU cores)"),
          input: Optional[Path] = typer.Option(None, "--input", help="Use this series instead of a simulated one"),
          seed: int = typer.Option(0),
          overwrite: bool = typer.Option(False, help="Replace a non-empty --out folder")) -> None:

@@ -134,10 +134,11 @@ class TrainConfig:
     error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
     paper's clean images with the measured atom width and height on the measured background, with
     the measured noise; the background is the grey opening of each frame ``pair_background_px``
-    wide, 0 = just wider than an atom); the adversarial game (``epochs``, 0 = none) then starts from there. 0 leaves
-    the stage out (the paper). Both presets train on pairs alone (``pair_steps`` 1000, ``epochs`` 0):
-    on the arena the game after the pairs lost most of what they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive score (see
-    :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
+    wide, 0 = just wider than an atom); the adversarial game (``epochs``, 0 = none) then starts
+    from there. 0 leaves the stage out (the paper). Both presets train on pairs alone
+    (``pair_steps`` 1000, ``epochs`` 0): on the arena the game after the pairs lost most of what
+    they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive
+    score (see :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
     ``select_every_steps``; otherwise the last weights are kept.
     """
 

@@ -33,6 +33,15 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(np.pad(y, (n - 1, 0), mode="edge"), k, mode="valid")
 
 
+def _save(fig, out_path: str | Path, plt) -> Path:
+    """Lay out, write at 120 dpi and close a figure."""
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return out_path
+
+
 def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: float = 0.05,
                 lfc_limit: float = 0.1) -> Path:
     """Cycle and low-frequency cycle losses per step with the paper's convergence limits (Fig. 1),
@@ -69,11 +78,7 @@ def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: floa
         ax.set_xlabel("step")
         ax.set_ylabel("Wasserstein estimate", color="C2")
         ax.set_title("critic and brightness consistency", fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
-    return out_path
+    return _save(fig, out_path, plt)
 
 
 def _plot_pair_stage(cols: dict[str, np.ndarray], out_path: str | Path, plt) -> Path:
@@ -94,11 +99,7 @@ def _plot_pair_stage(cols: dict[str, np.ndarray], out_path: str | Path, plt) -> 
         ok = np.isfinite(val)
         ax2.plot(step[ok], val[ok], "o", color="C2", ms=4, label="predictive score (held-out frames)")
         ax2.set_ylabel("predictive score", color="C2")
-    fig.tight_layout()
-    out_path = Path(out_path)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
-    return out_path
+    return _save(fig, out_path, plt)
 
 
 def plot_side_by_side(rows: dict[str, np.ndarray], out_path: str | Path, *, frames=(0, 1),
@@ -130,11 +131,7 @@ def plot_side_by_side(rows: dict[str, np.ndarray], out_path: str | Path, *, fram
                 ax.plot([w * 0.95 - px, w * 0.95], [img.shape[0] * 0.93] * 2, color="white", lw=3)
                 ax.text(w * 0.95 - px / 2, img.shape[0] * 0.90, f"{bar:g} {unit}", color="white",
                         ha="center", va="bottom", fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
-    return out_path
+    return _save(fig, out_path, plt)
 
 
 def _nice_length(x: float) -> float:

@@ -34,9 +34,15 @@ def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0)
     return float((hr * ha).sum()) / denom if denom > 0 else 0.0
 
 
-def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0) -> np.ndarray:
-    """``background + a * atoms`` in the raw frame's units, for one (Y, X) frame."""
-    a = max(atom_brightness(raw, atoms01, sigma_px), 0.0)
+def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0,
+                       brightness: float | None = None) -> np.ndarray:
+    """``background + a * atoms`` in the raw frame's units, for one (Y, X) frame.
+
+    ``brightness``: ``a`` when the caller has it already (:func:`atom_brightness`); clipped at 0.
+    """
+    if brightness is None:
+        brightness = atom_brightness(raw, atoms01, sigma_px)
+    a = max(brightness, 0.0)
     r = np.asarray(raw, dtype=np.float64)
     a01 = np.asarray(atoms01, dtype=np.float64)
     bg = gaussian_filter(r - a * a01, sigma_px, mode="reflect")

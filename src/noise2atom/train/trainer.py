@@ -262,9 +262,10 @@ class Trainer:
         raw = self.val[:, 0].float().cpu().numpy()
         atoms = (out[:, 0].float().cpu().numpy() + 1.0) * 0.5
         sigma = self.config.denoise.background_sigma_px
-        if np.mean([atom_brightness(r, a, sigma) for r, a in zip(raw, atoms)]) <= 0:
+        slopes = [atom_brightness(r, a, sigma) for r, a in zip(raw, atoms)]
+        if np.mean(slopes) <= 0:
             return min(predictive_r2(atoms, raw), 0.0)
-        full = np.stack([restore_background(r, a, sigma) for r, a in zip(raw, atoms)])
+        full = np.stack([restore_background(r, a, sigma, k) for r, a, k in zip(raw, atoms, slopes)])
         return predictive_r2(full, raw)
 
     def _select(self) -> float | None:

@@ -122,5 +122,5 @@ def _markdown(n: dict) -> str:
         lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |" for k, v in n["atom_f1"].items()]
         lines.append("")
     lines += ["Figures: `side_by_side.png` (noisy / denoised / truth, CSS in the corner), `losses.png` "
-              "(loss curves as in the paper's Fig. 1). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`.", ""]
+              "(the training losses; those of the paper's Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`.", ""]
     return "\n".join(lines)

@@ -94,6 +94,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
           pair_background_px: Optional[int] = typer.Option(
               None, help="Width in px of the opening that takes the background in the pair model; wider than "
                          "the largest cluster (default: the preset's)"),
+          context_frames: Optional[int] = typer.Option(
+              None, help="Earlier frames Ms2c sees beside the one it denoises (0 = single frames; default: the "
+                         "preset's, or 0 when --epochs or --pair-steps 0 asks for the paper's game)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
@@ -134,6 +137,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
                                                ("pair_steps", pair_steps),
                                                ("pair_background_px", pair_background_px)) if v is not None}
             updates = {}
+            if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):
+                context_frames = 0  # the game's cycle maps single frames
+            if context_frames is not None:
+                updates["model"] = {"context_frames": context_frames}
             if data_changes:
                 updates["data"] = data_changes
             if train_changes:

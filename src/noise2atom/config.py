@@ -87,6 +87,12 @@ class ModelConfig:
 
     ``lowpass_sigma_px`` is the standard deviation of Ms2b's Gaussian; the default sqrt(15) reads the
     paper's "variance σ = 15.0" as a variance of 15 px² (see README, "Choices").
+
+    ``context_frames`` (not in the paper): Ms2c also sees this many frames *before* the one it
+    denoises, as extra input channels (oldest first, the current frame last); never a later frame,
+    so the predictive score stays blind to the next frame. At the start of a series the missing
+    frames are copies of the first one. Only with the pair stage (the game's cycle maps single
+    frames), so ``train.epochs`` must then be 0.
     """
 
     width: int = 16
@@ -98,9 +104,11 @@ class ModelConfig:
     lowpass_px: int = 33
     lowpass_sigma_px: float = math.sqrt(15.0)
     lowpass_padding: str = "valid"
+    context_frames: int = 0
 
     def validate(self) -> None:
         _check(self.width >= 4, f"model.width={self.width} must be >= 4")
+        _check(0 <= self.context_frames <= 8, f"model.context_frames={self.context_frames} must be in 0..8")
         _check(self.res_blocks >= 0, f"model.res_blocks={self.res_blocks} must be >= 0")
         _check(1 <= self.depth <= 5, f"model.depth={self.depth} must be in 1..5")
         _check(len(self.kernels) >= 1 and all(k % 2 == 1 and k >= 1 for k in self.kernels),
@@ -134,7 +142,10 @@ class TrainConfig:
     error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
     paper's clean images with the measured atom width and height on the measured background, with
     the measured noise; the background is the grey opening of each frame ``pair_background_px``
-    wide, 0 = just wider than an atom); the adversarial game (``epochs``, 0 = none) then starts
+    wide, 0 = just wider than an atom). With ``model.context_frames`` the pairs are short movies: the
+    scene drifts by the frame-to-frame shifts measured on the series, and between two frames each
+    site moves (half of ``pair_change_prob``), vanishes or appears (a quarter each), so the network
+    learns not to trust the past blindly. The adversarial game (``epochs``, 0 = none) then starts
     from there. 0 leaves the stage out (the paper). Both presets train on pairs alone
     (``pair_steps`` 1000, ``epochs`` 0): on the arena the game after the pairs lost most of what
     they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive
@@ -157,6 +168,7 @@ class TrainConfig:
     pair_steps: int = 0
     pair_lr: float = 1e-3
     pair_background_px: int = 0
+    pair_change_prob: float = 0.1
     epochs: int = 100
     # inversion (paper failure case 1) detection
     inversion_check: bool = True
@@ -186,6 +198,7 @@ class TrainConfig:
         _check(self.pair_lr > 0, f"train.pair_lr={self.pair_lr} must be > 0")
         _check(0 <= self.pair_background_px <= 1024,
                f"train.pair_background_px={self.pair_background_px} must be in [0, 1024] (0: from the atom width)")
+        _check(0 <= self.pair_change_prob <= 1, f"train.pair_change_prob={self.pair_change_prob} must be in [0, 1]")
         _check(0 <= self.brightness_sigma_px <= 16,
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
@@ -259,6 +272,11 @@ class RunConfig:
         _check(isinstance(self.seed, int) and self.seed >= 0, f"seed={self.seed} must be an integer >= 0")
         for name in _SECTIONS:
             getattr(self, name).validate()
+        _check(self.model.context_frames == 0 or self.train.epochs == 0,
+               f"model.context_frames={self.model.context_frames} needs train.epochs=0: the adversarial game's "
+               "cycle maps single frames (set context_frames 0 to play it)")
+        _check(self.model.context_frames == 0 or self.train.pair_steps > 0,
+               f"model.context_frames={self.model.context_frames} needs the pair stage (train.pair_steps > 0)")
         m = self.model.size_multiple
         _check(self.data.crop_px % m == 0,
                f"data.crop_px={self.data.crop_px} must be a multiple of 2**model.depth={m}")

@@ -22,7 +22,7 @@ import torch
 from ._version import __version__
 from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
-from .data.patches import central_crop, sample_frame_indices
+from .data.patches import causal_stacks, central_crop, sample_frame_indices
 from .denoise.background import restore_background
 from .denoise.inference import denoise_frames
 from .errors import InputError
@@ -80,7 +80,7 @@ class Noise2Atom:
         self.normalization: Normalization | None = None
         self.record: dict = {}
         torch.manual_seed(config.seed)
-        self.s2c = build_generator(config).to(self.device)
+        self.s2c = build_generator(config, noisy_side=True).to(self.device)
         self.c2s = build_generator(config).to(self.device)
         self.critic = build_critic(config).to(self.device)
 
@@ -108,15 +108,19 @@ class Noise2Atom:
             pairs = self.normalization.forward(stack.data[np.where(idx + 1 < len(stack), idx + 1, idx - 1)])
         sampler = None
         if self.config.train.pair_steps > 0:
-            from .data.pairs import PairSampler, background_maps, fit_pair_model
+            from .data.pairs import PairSampler, background_maps, fit_pair_model, measure_drift
 
             block = stack.data[start:start + 16]  # consecutive frames: their differences are noise
             bpx = self.config.train.pair_background_px
             fit, _ = fit_pair_model(block, name=stack.name, background_px=bpx)
             bg = background_maps(np.asarray(frames, dtype=np.float64), fit.atom_variance_px2, bpx)
+            k = self.config.model.context_frames
+            shifts = measure_drift(block) if k > 0 else None
             sampler = PairSampler(fit, bg, self.normalization, self.config.simulation, d.crop_px,
-                                  np.random.default_rng([self.config.seed, 11]))
-            log.info("%s: pair model %s", stack.name, fit.to_dict())
+                                  np.random.default_rng([self.config.seed, 11]), context=k, shifts=shifts,
+                                  change_prob=self.config.train.pair_change_prob)
+            log.info("%s: pair model %s%s", stack.name, fit.to_dict(),
+                     "" if shifts is None else f", drift std (y, x) {np.round(shifts.std(axis=0), 2).tolist()} px")
         return stack, self.normalization.forward(frames), self.normalization.forward(val), pairs, sampler
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
@@ -149,7 +153,9 @@ class Noise2Atom:
         self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
         self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
                        "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed,
-                       **({"pair_model": sampler.fit.to_dict()} if sampler is not None else {})}
+                       **({"pair_model": sampler.fit.to_dict()} if sampler is not None else {}),
+                       **({"drift_std_px": np.round(sampler.shifts.std(axis=0), 3).tolist()}
+                          if sampler is not None and sampler.context > 0 else {})}
         return result
 
     # -- inference -----------------------------------------------------------------------------
@@ -191,7 +197,9 @@ class Noise2Atom:
                     raw_frames.append(f)
                 yield nz.forward(f)
 
-        for out in denoise_frames(self.s2c, checked(), tile_px=tile, overlap_px=overlap,
+        k = self.config.model.context_frames
+        inputs = causal_stacks(checked(), k) if k > 0 else checked()
+        for out in denoise_frames(self.s2c, inputs, tile_px=tile, overlap_px=overlap,
                                   batch_size=batch_size or dc.batch_size,
                                   size_multiple=self.config.model.size_multiple, device=self.device,
                                   tta=tta, on_frame=on_frame):
@@ -219,7 +227,8 @@ class Noise2Atom:
     # -- persistence ---------------------------------------------------------------------------
     def _example(self) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.data.crop_px
-        x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, size=(1, 1, size, size)).astype(np.float32))
+        c = 1 + self.config.model.context_frames
+        x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, size=(1, c, size, size)).astype(np.float32))
         s2c = self.s2c.to("cpu").eval()
         with torch.inference_mode():
             y = s2c(x)

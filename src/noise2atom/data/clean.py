@@ -52,12 +52,16 @@ def draw_clean_params(n: int, *, config: SimulationConfig = SimulationConfig(), 
 
 
 def render_clean(params: dict[str, Any], *, size: int = 128,
-                 config: SimulationConfig = SimulationConfig()) -> np.ndarray:
+                 config: SimulationConfig = SimulationConfig(), normalize: bool = True) -> np.ndarray:
     """Render drawn parameters as the centre ``size`` x ``size`` crop, scaled to [-1, 1].
+
+    Site coordinates may be fractional (a drifting scene). ``normalize=False`` returns the
+    convolved site counts unscaled (one atom of the image's width peaks at ~1/(2πσ²)), so that
+    several images of one scene keep a common scale.
 
     Returns
     -------
-    ndarray (n, size, size) float32 in [-1, 1]
+    ndarray (n, size, size) float32 in [-1, 1] (``normalize``), else >= 0
     """
     L, half = config.lattice_px, config.kernel_px // 2
     if not 1 <= size <= L:
@@ -75,6 +79,8 @@ def render_clean(params: dict[str, Any], *, size: int = 128,
     gy = axis_weights(params["y"]) * params["atoms"][:, None, :].astype(np.float32)
     gx = axis_weights(params["x"])
     img = np.matmul(gy, gx.transpose(0, 2, 1))  # (n, size, size)
+    if not normalize:
+        return img.astype(np.float32)
     peak = img.reshape(len(img), -1).max(axis=1)[:, None, None]
     img = np.divide(img, peak, out=np.zeros_like(img), where=peak > 0)
     return (2.0 * img - 1.0).astype(np.float32)

@@ -13,12 +13,16 @@ what it would have to learn directly on the raw series, with no ground truth:
 * the atoms' width: the cross-correlation of consecutive frames at lags of 1 and 2 px (noise-free,
   because the two frames' noise is independent) is the autocorrelation of the atoms, a Gaussian of
   variance 2σ²;
-* the atoms' height: the brightest atom-scale peaks above the background.
+* the atoms' height: the brightest atom-scale peaks above the background;
+* the drift: the shift between consecutive frames (phase correlation of smoothed frames).
 
 :class:`PairSampler` then draws clean images from the paper's simulator (``data.clean``) with peak
 widths around the measured one, puts them on crops of the measured background at the measured
 height, and adds noise with the measured statistics: the result are (noisy, clean) pairs in the
-network's [-1, 1] units on which Ms2c can be trained with a plain supervised loss.
+network's [-1, 1] units on which Ms2c can be trained with a plain supervised loss. With
+``context`` > 0 each noisy half is a short causal movie (the frames before the current one, oldest
+first): the scene drifts by a run of the measured shifts, and sites move, vanish or appear between
+frames, so that Ms2c learns to use the past where it agrees with the present.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from scipy.ndimage import gaussian_filter, grey_opening
 
 from ..config import SimulationConfig
 from ..errors import InputError
-from .clean import simulate_clean
+from .clean import draw_clean_params, render_clean, simulate_clean
 from .normalize import Normalization
 
 #: variance range of the simulated peaks, as factors of the measured atom variance
@@ -38,6 +42,11 @@ WIDTH_RANGE = (0.6, 1.6)
 #: height range of the simulated peaks, as factors of the measured atom height
 HEIGHT_RANGE = (0.5, 1.5)
 _SMOOTH_PX = 1.5
+#: with context frames: share of samples whose oldest frames are missing (copies of the oldest one
+#: present), as at the start of a series
+MISSING_PAST = 0.15
+#: with context frames: how far (px, std) a site that moves between two frames goes
+MOVE_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,20 @@ def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2
     return NoiseFit(gain, offset, rho, var, height), bg
 
 
+def measure_drift(raw: np.ndarray, smooth_px: float = 2.0) -> np.ndarray:
+    """(T - 1, 2) shifts (dy, dx) between consecutive frames: frame n's content sits at p + shift[n-1]
+    in frame n - 1 (phase correlation of frames smoothed by ``smooth_px``, to 0.1 px). A single frame
+    gives one zero shift."""
+    from skimage.registration import phase_cross_correlation
+
+    raw = np.asarray(raw, dtype=np.float64)
+    if len(raw) < 2:
+        return np.zeros((1, 2))
+    sm = gaussian_filter(raw, (0, smooth_px, smooth_px))
+    return np.array([phase_cross_correlation(a, b, upsample_factor=10, normalization=None)[0]
+                     for a, b in zip(sm[:-1], sm[1:])], dtype=np.float64)
+
+
 def _tap_weight(rho: float) -> float:
     """w of the 2-tap filter (1 - w) x_i + w x_(i-1) whose output has lag-1 correlation ``rho``."""
     rho = float(np.clip(rho, 0.0, 0.499))
@@ -192,10 +215,18 @@ class PairSampler:
         ``WIDTH_RANGE`` times the measured one.
     size : int
     rng : numpy Generator
+    context : int
+        Frames before the current one in each noisy sample (0: single frames).
+    shifts : ndarray (S, 2), optional
+        Measured frame-to-frame shifts (:func:`measure_drift`); runs of them drift the scene.
+    change_prob : float
+        Chance per site and frame that it moves (half), vanishes (a quarter) or a new one appears
+        (a quarter).
     """
 
     def __init__(self, fit: NoiseFit, backgrounds: np.ndarray, normalization: Normalization,
-                 simulation: SimulationConfig, size: int, rng: np.random.Generator):
+                 simulation: SimulationConfig, size: int, rng: np.random.Generator, *, context: int = 0,
+                 shifts: np.ndarray | None = None, change_prob: float = 0.1):
         t, h, w = backgrounds.shape
         if h < size or w < size:
             raise InputError(f"background maps are {h}x{w}, smaller than the {size} px crop")
@@ -204,9 +235,13 @@ class PairSampler:
                                   kernel_px=max(simulation.kernel_px, int(2 * np.ceil(4 * np.sqrt(WIDTH_RANGE[1] * v)) + 1)))
         self.fit, self.backgrounds, self.normalization = fit, backgrounds, normalization
         self.size, self.rng = size, rng
+        self.context, self.change_prob = int(context), float(change_prob)
+        self.shifts = np.zeros((1, 2)) if shifts is None or len(shifts) == 0 else np.asarray(shifts, np.float64)
 
     def batch(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """(noisy, clean), each (b, 1, size, size) float32 in [-1, 1]."""
+        """(noisy, clean): (b, 1 + context, size, size) and (b, 1, size, size), float32 in [-1, 1]."""
+        if self.context > 0:
+            return self._movie_batch(b)
         c = self.size
         clean = simulate_clean(b, size=c, config=self.simulation, seed=self.rng)  # [-1, 1]
         t, h, w = self.backgrounds.shape
@@ -218,3 +253,51 @@ class PairSampler:
         expected = bg + heights * (clean + 1.0) / 2.0
         noisy = self.normalization.forward(add_noise(expected, self.fit, self.rng))
         return noisy[:, None], clean[:, None]
+
+    def _movie_batch(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Short causal movies: frame 0 is the current one, frames 1..k go back in time."""
+        c, k, rng, p = self.size, self.context, self.rng, self.change_prob
+        params = draw_clean_params(b, config=self.simulation, rng=rng)
+        n_sites = params["y"].shape[1]
+        L = self.simulation.lattice_px
+        # as many candidate sites, empty now, that may hold an atom in earlier frames (one that left)
+        extra = rng.uniform(0, L, size=(2, b, n_sites))
+        ys = np.concatenate([params["y"].astype(np.float64), extra[0]], axis=1)
+        xs = np.concatenate([params["x"].astype(np.float64), extra[1]], axis=1)
+        atoms = np.concatenate([params["atoms"], np.zeros((b, n_sites), params["atoms"].dtype)], axis=1)
+        candidate = np.arange(2 * n_sites)[None, :] >= n_sites
+        shift = np.zeros((b, 2))
+        start = rng.integers(0, len(self.shifts), size=b)  # a run of consecutive measured shifts
+        frames = []
+        for j in range(k + 1):
+            if j > 0:
+                shift = shift + self.shifts[(start - j + 1) % len(self.shifts)]
+                r = rng.random(ys.shape)
+                move = r < p / 2
+                ys = ys + move * rng.normal(0, MOVE_PX, ys.shape)
+                xs = xs + move * rng.normal(0, MOVE_PX, xs.shape)
+                atoms = np.where((r >= p / 2) & (r < 3 * p / 4), 0, atoms)  # landed after this frame
+                atoms = np.where((r >= 3 * p / 4) & (r < p) & candidate, 1, atoms)  # left after it
+                frames.append((ys + shift[:, :1], xs + shift[:, 1:], atoms, shift.copy()))
+            else:
+                frames.append((ys, xs, atoms, shift.copy()))
+        imgs = [render_clean({**params, "y": y, "x": x, "atoms": a}, size=c, config=self.simulation, normalize=False)
+                for y, x, a, _ in frames]
+        peak = imgs[0].reshape(b, -1).max(axis=1)[:, None, None]
+        peak = np.where(peak > 0, peak, 1.0)
+        t, h, w = self.backgrounds.shape
+        ti = rng.integers(0, t, size=b)
+        y0 = rng.integers(0, h - c + 1, size=b)
+        x0 = rng.integers(0, w - c + 1, size=b)
+        heights = rng.uniform(*HEIGHT_RANGE, size=(b, 1, 1)) * self.fit.atom_height
+        noisy = np.empty((b, k + 1, c, c), dtype=np.float32)
+        for j, (img, (_, _, _, sh)) in enumerate(zip(imgs, frames)):
+            oy = np.clip(y0 - np.round(sh[:, 0]).astype(int), 0, h - c)  # the background drifts along
+            ox = np.clip(x0 - np.round(sh[:, 1]).astype(int), 0, w - c)
+            bg = np.stack([self.backgrounds[i, y:y + c, x:x + c] for i, y, x in zip(ti, oy, ox)])
+            noisy[:, k - j] = self.normalization.forward(add_noise(bg + heights * img / peak, self.fit, rng))
+        for i in np.where(rng.random(b) < MISSING_PAST)[0]:  # series start: the oldest frames are copies
+            first = rng.integers(1, k + 1)  # channel of the oldest frame present
+            noisy[i, :first] = noisy[i, first]
+        clean = (2.0 * np.clip(imgs[0] / peak, 0.0, 1.0) - 1.0).astype(np.float32)
+        return noisy, clean[:, None]

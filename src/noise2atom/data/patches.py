@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from typing import Iterable, Iterator
+
 import numpy as np
 
 from ..config import SimulationConfig
@@ -21,6 +24,17 @@ def central_crop(frames: np.ndarray, max_side: int, multiple: int) -> np.ndarray
     ch, cw = min(h, max_side) // multiple * multiple, min(w, max_side) // multiple * multiple
     y0, x0 = (h - ch) // 2, (w - cw) // 2
     return frames[:, y0:y0 + ch, x0:x0 + cw]
+
+
+def causal_stacks(frames: Iterable[np.ndarray], context: int) -> Iterator[np.ndarray]:
+    """Yield, for each frame n, ``(1 + context, Y, X)``: frames n - context .. n (oldest first), the
+    missing ones at the start of the series replaced by copies of the first frame. Streams: holds
+    ``context`` frames. ``context=0`` yields each frame with a leading axis of 1."""
+    past: deque = deque(maxlen=context + 1)
+    for f in frames:
+        past.append(f)
+        have = list(past)
+        yield np.stack([have[0]] * (context + 1 - len(have)) + have)
 
 
 class NoisyCrops:

@@ -21,17 +21,19 @@ def _round_up(n: int, m: int) -> int:
 
 @torch.inference_mode()
 def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device, *, tta: bool = False) -> np.ndarray:
-    """(n, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output mapped by (y+1)/2).
+    """(n, t, t) or (n, c, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output
+    mapped by (y+1)/2). ``c`` channels: a causal stack per tile (``model.context_frames`` + 1).
 
     ``tta``: the mean over the 4 mirror images of each tile (none, x, y, both; each undone on the
     output). No 90° rotations: they would turn the scan direction, along which the noise of a STEM
     frame is correlated, into the slow direction, which the network never saw.
     """
-    x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None].to(device)
+    x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
+    x = (x[:, None] if x.ndim == 3 else x).to(device)
     if not tta:
         y = net(x)
     else:
-        y = torch.zeros_like(x)
+        y = torch.zeros_like(x[:, :1])
         for dims in ((), (3,), (2,), (2, 3)):
             y += torch.flip(net(torch.flip(x, dims)), dims) if dims else net(x)
         y /= 4
@@ -46,7 +48,8 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
     Parameters
     ----------
     net : generator in eval mode
-    frames : iterable of (Y, X) float32 in [-1, 1]
+    frames : iterable of (Y, X) float32 in [-1, 1], or of (c, Y, X) causal stacks for a network
+        with ``c`` input channels
     tile_px : int or None
         Tile side (a multiple of ``size_multiple``); None runs each whole frame at once (mirror-padded
         up to a multiple of ``size_multiple``): exact but memory grows with the frame.
@@ -63,9 +66,10 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
     net.eval()
     if tile_px is None:
         for i, frame in enumerate(frames):
-            h, w = frame.shape
+            h, w = frame.shape[-2:]
             ph, pw = _round_up(h, size_multiple), _round_up(w, size_multiple)
-            padded = np.pad(frame, ((0, ph - h), (0, pw - w)), mode="symmetric")
+            lead = [(0, 0)] * (frame.ndim - 2)
+            padded = np.pad(frame, lead + [(0, ph - h), (0, pw - w)], mode="symmetric")
             yield run_tiles(net, padded[None], device, tta=tta)[0, :h, :w]
             if on_frame:
                 on_frame(i)
@@ -90,7 +94,7 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
             done += 1
 
     for frame in frames:
-        plan = plan_tiles(frame.shape[0], frame.shape[1], tile_px, overlap_px)
+        plan = plan_tiles(frame.shape[-2], frame.shape[-1], tile_px, overlap_px)
         blender = Blender(plan)
         blenders.append(blender)
         for idx, tile in enumerate(extract_tiles(pad_frame(frame, plan), plan)):

@@ -46,9 +46,11 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int) -> TilePlan:
 
 
 def pad_frame(frame: np.ndarray, plan: TilePlan) -> np.ndarray:
-    """Mirror-pad a (Y, X) frame at the bottom/right to ``plan.padded``."""
+    """Mirror-pad a (..., Y, X) frame at the bottom/right to ``plan.padded`` (leading axes, such as
+    the channels of a causal stack, are kept)."""
     ph, pw = plan.padded
-    return np.pad(frame, ((0, ph - frame.shape[0]), (0, pw - frame.shape[1])), mode="symmetric")
+    lead = [(0, 0)] * (frame.ndim - 2)
+    return np.pad(frame, lead + [(0, ph - frame.shape[-2]), (0, pw - frame.shape[-1])], mode="symmetric")
 
 
 def _ramp(tile: int, overlap: int) -> np.ndarray:
@@ -84,9 +86,9 @@ def tile_window(plan: TilePlan, index: int) -> np.ndarray:
 
 
 def extract_tiles(padded: np.ndarray, plan: TilePlan) -> np.ndarray:
-    """(n_tiles, tile, tile) views copied out of a padded frame."""
+    """(n_tiles, ..., tile, tile) copied out of a padded (..., Y, X) frame."""
     t = plan.tile
-    return np.stack([padded[y:y + t, x:x + t] for y, x in plan.origins])
+    return np.stack([padded[..., y:y + t, x:x + t] for y, x in plan.origins])
 
 
 class Blender:

@@ -8,9 +8,12 @@ from .generator import Generator
 from .lowpass import LowPass, gaussian_kernel
 
 
-def build_generator(config: RunConfig) -> Generator:
+def build_generator(config: RunConfig, *, noisy_side: bool = False) -> Generator:
+    """A generator of the configured size; ``noisy_side``: Ms2c, which also takes
+    ``model.context_frames`` earlier frames as input channels (Mc2s takes one clean image)."""
     m = config.model
-    return Generator(width=m.width, res_blocks=m.res_blocks, depth=m.depth, kernels=m.kernels)
+    return Generator(width=m.width, res_blocks=m.res_blocks, depth=m.depth, kernels=m.kernels,
+                     in_channels=1 + m.context_frames if noisy_side else 1)
 
 
 def build_critic(config: RunConfig) -> Critic:

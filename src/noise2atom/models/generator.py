@@ -12,15 +12,20 @@ class Generator(nn.Module):
     """U-Net of ``depth`` levels with multi-kernel modules, ``res_blocks`` residual blocks at the
     bottom, instance norm + leaky ReLU, and a tanh output.
 
-    Shape rule: input (B, 1, H, W) with H and W multiples of ``2**depth`` and H, W / 2**depth >= 4;
+    ``in_channels`` > 1: the current frame and the ones before it, oldest first (the current frame
+    is the last channel).
+
+    Shape rule: input (B, in_channels, H, W) with H and W multiples of ``2**depth`` and H, W / 2**depth >= 4;
     output has the same shape, values in (-1, 1).
     """
 
-    def __init__(self, width: int = 16, res_blocks: int = 4, depth: int = 3, kernels=(1, 3, 5, 7)):
+    def __init__(self, width: int = 16, res_blocks: int = 4, depth: int = 3, kernels=(1, 3, 5, 7),
+                 in_channels: int = 1):
         super().__init__()
         self.depth = depth
         chans = [width * 2**i for i in range(depth + 1)]
-        self.stem = MultiKernel(1, chans[0], kernels)
+        self.in_channels = in_channels
+        self.stem = MultiKernel(in_channels, chans[0], kernels)
         self.enc = nn.ModuleList(MultiKernel(chans[i], chans[i], kernels) for i in range(depth))
         self.down = nn.ModuleList(Down(chans[i], chans[i + 1]) for i in range(depth))
         self.bottom = nn.Sequential(*[ResBlock(chans[depth]) for _ in range(res_blocks)])

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data.patches import CleanImages, NoisyCrops, central_crop
+from ..data.patches import CleanImages, NoisyCrops, causal_stacks, central_crop
 from ..models import LowPass, build_critic, build_generator, build_lowpass
 from . import losses as L
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -136,6 +136,10 @@ class Trainer:
         if val_frames is None:
             val_frames = central_crop(frames[:8], 2 * config.data.crop_px, config.model.size_multiple)
         self.val = torch.from_numpy(np.ascontiguousarray(val_frames[:, None], dtype=np.float32)).to(self.device)
+        # Ms2c's input for the validation frames: each with its earlier frames (model.context_frames)
+        k = config.model.context_frames
+        self.val_in = self.val if k == 0 else torch.from_numpy(
+            np.stack(list(causal_stacks(np.asarray(val_frames, dtype=np.float32), k)))).to(self.device)
         # the best-scoring weights so far, kept across restarts (an inverted model scores < 0)
         self.best: dict | None = None  # {"step", "score", "s2c", "c2s", "critic"}
 
@@ -145,7 +149,7 @@ class Trainer:
         cfg, t = self.config, self.config.train
         self.seed = seed
         torch.manual_seed(seed)
-        self.s2c = build_generator(cfg).to(self.device)
+        self.s2c = build_generator(cfg, noisy_side=True).to(self.device)
         self.c2s = build_generator(cfg).to(self.device)
         self.critic = build_critic(cfg).to(self.device)
 
@@ -241,7 +245,9 @@ class Trainer:
     def probe_correlation(self, blur: LowPass | None = None) -> float:
         """Median correlation of Ms2b(Ms2c(s)) with Ms2b(s) (or through ``blur``) over fixed held-out crops."""
         self.s2c.eval()
-        corr = L.lowpass_correlation(blur or self.lowpass, self.probe, self.s2c(self.probe))
+        k = self.config.model.context_frames  # single crops: as at a series' start, no earlier frame
+        corr = L.lowpass_correlation(blur or self.lowpass, self.probe,
+                                     self.s2c(self.probe.expand(-1, 1 + k, -1, -1) if k else self.probe))
         self.s2c.train()
         return float(corr.median())
 
@@ -257,7 +263,7 @@ class Trainer:
         from ..metrics.predictive import predictive_r2
 
         self.s2c.eval()
-        out = torch.cat([self.s2c(self.val[i:i + 4]) for i in range(0, len(self.val), 4)])
+        out = torch.cat([self.s2c(self.val_in[i:i + 4]) for i in range(0, len(self.val_in), 4)])
         self.s2c.train()
         raw = self.val[:, 0].float().cpu().numpy()
         atoms = (out[:, 0].float().cpu().numpy() + 1.0) * 0.5

@@ -275,8 +275,6 @@ class RunConfig:
         _check(self.model.context_frames == 0 or self.train.epochs == 0,
                f"model.context_frames={self.model.context_frames} needs train.epochs=0: the adversarial game's "
                "cycle maps single frames (set context_frames 0 to play it)")
-        _check(self.model.context_frames == 0 or self.train.pair_steps > 0,
-               f"model.context_frames={self.model.context_frames} needs the pair stage (train.pair_steps > 0)")
         m = self.model.size_multiple
         _check(self.data.crop_px % m == 0,
                f"data.crop_px={self.data.crop_px} must be a multiple of 2**model.depth={m}")

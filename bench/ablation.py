@@ -8,9 +8,10 @@
 
 Each run: an arena movie (``synthesize(frames, size, dose, seed[, gradient])``), noise2atom (``small``
 preset, training seed = the movie's seed) trained for ``--steps`` steps (or ``--minutes``) with the
-recipe's fields set, then denoised four ways from the same weights: atoms alone or atoms on the
+recipe's fields set, then denoised five ways from the same weights: atoms alone or atoms on the
 restored background (``denoise.background``), each with and without test-time mirroring
-(``denoise.tta``). Every variant is scored like the benchmark (``noise2atom.bench.run.score_truth``:
+(``denoise.tta``), and atoms on the background averaged over 4 registered frames
+(``denoise.background_frames``; rows written before that variant existed lack it). Every variant is scored like the benchmark (``noise2atom.bench.run.score_truth``:
 atom F1 at its best threshold, PSNR/SSIM) plus the predictive score and CSS. Runs go to ``--workers``
 processes; each finished run is appended to ``--out`` (JSON lines) at once, so a cut-off command
 keeps what it finished. Prints a Markdown table per variant: mean and spread (min-max) over seeds.
@@ -28,7 +29,9 @@ from datetime import date
 import numpy as np
 
 VARIANTS = {"atoms": dict(background="remove", tta=False), "atoms+tta": dict(background="remove", tta=True),
-            "keep": dict(background="keep", tta=False), "keep+tta": dict(background="keep", tta=True)}
+            "keep": dict(background="keep", tta=False, background_frames=1),
+            "keep+tta": dict(background="keep", tta=True, background_frames=1),
+            "keep+past4": dict(background="keep", tta=False, background_frames=4)}
 
 
 def parse_value(v: str):
@@ -95,7 +98,8 @@ def table(rows: list[dict], variant: str) -> str:
     sets = sorted({(r["dose"], r["gradient"]) for r in rows})
     for rec in recipes:
         for dose, grad in sets:
-            sub = [r for r in rows if r["recipe"] == rec and r["dose"] == dose and r["gradient"] == grad]
+            sub = [r for r in rows if r["recipe"] == rec and r["dose"] == dose and r["gradient"] == grad
+                   and variant in r["variants"]]  # rows from before a variant existed lack it
             if not sub:
                 continue
             vs = [r["variants"][variant] for r in sub]

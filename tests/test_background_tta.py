@@ -6,7 +6,7 @@ import torch
 
 from noise2atom.config import ConfigError, preset_config
 from noise2atom.denoise import denoise_frames, restore_background
-from noise2atom.denoise.background import atom_brightness
+from noise2atom.denoise.background import SupportTracker, atom_brightness
 
 
 def _atoms(n=64, seed=0):
@@ -45,11 +45,46 @@ def test_restore_background_gives_inverted_atoms_no_weight():
     np.testing.assert_allclose(out, gaussian_filter(raw, 4.0, mode="reflect"), rtol=1e-5)
 
 
+def _drifting_support_movie(frames=6, n=64, seed=3):
+    """Poisson frames of a textured support drifting 1.5 px/frame along x under fixed atoms."""
+    from scipy.ndimage import gaussian_filter, shift as nd_shift
+
+    rng = np.random.default_rng(seed)
+    texture = 20.0 + 40.0 * gaussian_filter(rng.random((n, n)), 2.5, mode="wrap")
+    supports = np.stack([nd_shift(texture, (0.0, 1.5 * t), order=1, mode="wrap") for t in range(frames)])
+    atoms = np.stack([_atoms(n, seed)] * frames)
+    truth = supports + 30.0 * atoms
+    return rng.poisson(truth).astype(np.float64), atoms, supports
+
+
+def test_support_tracker_of_one_frame_is_restore_background():
+    raw, atoms, _ = _drifting_support_movie(frames=3)
+    tracker = SupportTracker(1, 4.0)
+    for r, a in zip(raw, atoms):
+        np.testing.assert_array_equal(tracker.add(r, a), restore_background(r, a, 4.0))
+
+
+def test_support_tracker_averages_the_registered_past():
+    raw, atoms, supports = _drifting_support_movie()
+    one, four = SupportTracker(1, 2.0), SupportTracker(4, 2.0)
+    err1, err4 = [], []
+    for t, (r, a) in enumerate(zip(raw, atoms)):
+        o1, o4 = one.add(r, a), four.add(r, a)
+        truth = supports[t] + 30.0 * a
+        inner = (slice(8, -8), slice(8, -8))  # away from the edges the drift brings in
+        err1.append(np.sqrt(np.mean((o1 - truth)[inner] ** 2)))
+        err4.append(np.sqrt(np.mean((o4 - truth)[inner] ** 2)))
+    assert err4[0] == pytest.approx(err1[0])  # nothing before the first frame
+    assert np.mean(err4[3:]) < 0.85 * np.mean(err1[3:])  # three registered past frames help
+
+
 def test_background_config_is_validated():
     with pytest.raises(ConfigError, match="denoise.background"):
         preset_config("small").with_updates(denoise={"background": "subtract"}).validate()
     with pytest.raises(ConfigError, match="background_sigma_px"):
         preset_config("small").with_updates(denoise={"background_sigma_px": 0.0}).validate()
+    with pytest.raises(ConfigError, match="background_frames"):
+        preset_config("small").with_updates(denoise={"background_frames": 0}).validate()
 
 
 class _LeftShift(torch.nn.Module):
@@ -104,6 +139,7 @@ def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model)
     assert kept.shape == movie.noisy.shape
     # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
     assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
+    kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1)
     per_frame = [restore_background(r, a, model.config.denoise.background_sigma_px)
                  for r, a in zip(movie.noisy, atoms)]
     np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
@@ -134,3 +170,15 @@ def test_loss_figure_of_a_pair_stage_run_shows_the_pair_loss_alone(tmp_path):
             w.writerow({"step": i, "pair": 1.0 / i, "val_score": 0.5 if i == 30 else None})
     out = plot_losses(path, tmp_path / "losses.png")
     assert Image.open(out).size == (720, 432)  # one panel (6 x 3.6 in at 120 dpi), not the game's two
+
+
+def test_keep_background_over_past_frames_never_uses_a_later_frame(pair_model):
+    model, movie, _ = pair_model
+    raw = movie.noisy.astype(np.float32)
+    ref = model.denoise(raw, background="keep", background_frames=3)
+    changed = raw.copy()
+    changed[4] = changed[4][:, ::-1]
+    out = model.denoise(changed, background="keep", background_frames=3)
+    np.testing.assert_array_equal(out[:4], ref[:4])
+    assert not np.allclose(out[5], ref[5])  # frame 5's support averages frame 4 in
+    assert not np.allclose(ref[3], model.denoise(raw, background="keep", background_frames=1)[3])

@@ -186,6 +186,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PN
             background: Optional[str] = typer.Option(
                 None, help="remove: the atoms alone (the paper); keep: the atoms on the input's smooth "
                            "background (default: the model's, remove)"),
+            background_frames: Optional[int] = typer.Option(
+                None, help="With --background keep: average the support over this many frames (the current "
+                           "one and those before it, registered for drift; default: the model's)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -209,7 +212,8 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PN
             task = bar.add_task("denoise", total=len(stack), info="")
             frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
                                       batch_size=batch, rescale=rescale, name=stack.name,
-                                      background=background, tta=tta, on_frame=lambda i: bar.advance(task))
+                                      background=background, background_frames=background_frames, tta=tta,
+                                      on_frame=lambda i: bar.advance(task))
             write_tiff_stream(out, frames, n_frames=len(stack), frame_shape=stack.data.shape[1:],
                               pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
                               overwrite=overwrite)

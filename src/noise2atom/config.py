@@ -217,7 +217,9 @@ class DenoiseConfig:
     ``tta`` averages the network over the 4 mirror images of each tile (4× the compute).
     ``background`` ``"remove"`` gives the network's atoms alone (the paper); ``"keep"`` adds back the
     input's smooth background (:func:`noise2atom.denoise.background.restore_background`, blur of
-    ``background_sigma_px``), so the output is atoms on their support.
+    ``background_sigma_px``), so the output is atoms on their support; ``background_frames`` > 1
+    averages that support over the current frame and the ones before it, registered for drift
+    (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame).
     """
 
     tile_px: int = 128
@@ -226,6 +228,7 @@ class DenoiseConfig:
     tta: bool = False
     background: str = "remove"
     background_sigma_px: float = 4.0
+    background_frames: int = 1
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
@@ -236,6 +239,8 @@ class DenoiseConfig:
                f"denoise.background={self.background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         _check(0.5 <= self.background_sigma_px <= 64,
                f"denoise.background_sigma_px={self.background_sigma_px} must be in [0.5, 64]")
+        _check(1 <= self.background_frames <= 32,
+               f"denoise.background_frames={self.background_frames} must be in 1..32")
 
 
 _SECTIONS = {

@@ -23,7 +23,7 @@ from ._version import __version__
 from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
-from .denoise.background import restore_background
+from .denoise.background import SupportTracker
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import Stack, check_frames, read_stack, stack_from_array
@@ -162,13 +162,13 @@ class Noise2Atom:
     def denoise_iter(self, frames, *, tile_px: int | None = -1, overlap_px: int | None = None,
                      batch_size: int | None = None, rescale: bool = False, name: str = "array",
                      tta: bool | None = None, background: str | None = None,
-                     on_frame: Callable[[int], None] | None = None):
+                     background_frames: int | None = None, on_frame: Callable[[int], None] | None = None):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
         configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
-        alone; ``"keep"``: atoms on the input's smooth background) default to the model's
-        ``denoise`` configuration.
+        alone; ``"keep"``: atoms on the input's smooth background, averaged over
+        ``background_frames`` registered frames) default to the model's ``denoise`` configuration.
         """
         if self.normalization is None:
             raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
@@ -177,6 +177,8 @@ class Noise2Atom:
         overlap = dc.overlap_px if overlap_px is None else overlap_px
         tta = dc.tta if tta is None else bool(tta)
         background = dc.background if background is None else background
+        if background_frames is not None and not 1 <= int(background_frames) <= 32:
+            raise ConfigError(f"background_frames={background_frames} must be in 1..32")
         if background not in BACKGROUND_MODES:
             raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
@@ -197,6 +199,8 @@ class Noise2Atom:
                     raw_frames.append(f)
                 yield nz.forward(f)
 
+        support = SupportTracker(dc.background_frames if background_frames is None else int(background_frames),
+                                 dc.background_sigma_px)
         k = self.config.model.context_frames
         inputs = causal_stacks(checked(), k) if k > 0 else checked()
         for out in denoise_frames(self.s2c, inputs, tile_px=tile, overlap_px=overlap,
@@ -204,15 +208,16 @@ class Noise2Atom:
                                   size_multiple=self.config.model.size_multiple, device=self.device,
                                   tta=tta, on_frame=on_frame):
             if background == "keep":
-                full = restore_background(raw_frames.popleft(), out, dc.background_sigma_px)  # input units
+                full = support.add(raw_frames.popleft(), out)  # input units
                 yield full if rescale else (nz.forward(full) + 1.0) * 0.5
             else:
                 yield nz.inverse(out) if rescale else out
 
     def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
                 batch_size: int | None = None, rescale: bool = False, tta: bool | None = None,
-                background: str | None = None, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
-        """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack).
+                background: str | None = None, background_frames: int | None = None,
+                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+        """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack); options as :meth:`denoise_iter`.
 
         Returns
         -------
@@ -221,7 +226,7 @@ class Noise2Atom:
         stack = as_stack(data)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
-                                     on_frame=on_frame))
+                                     background_frames=background_frames, on_frame=on_frame))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------

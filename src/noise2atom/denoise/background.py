@@ -13,13 +13,20 @@ units, and for any fidelity measure against the raw data, the support's slowly v
    noise is averaged over ~(2.5 sigma)^2 pixels while the atoms leave no halo;
 3. the estimate is ``background + a A`` (input units).
 
+With ``frames`` > 1 (:class:`SupportTracker`), step 2 averages ``R - a A`` over the current frame and
+the ones before it, each moved onto the current frame by the drift measured between consecutive raw
+frames (phase correlation), before the blur: the support is static carbon, so its estimate gains
+what the past frames add, and no later frame is used.
+
 No truth and no extra training are needed; the network's atoms are kept as they are.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, shift as nd_shift
 
 
 def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0) -> float:
@@ -47,3 +54,43 @@ def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4
     a01 = np.asarray(atoms01, dtype=np.float64)
     bg = gaussian_filter(r - a * a01, sigma_px, mode="reflect")
     return (bg + a * a01).astype(np.float32)
+
+
+class SupportTracker:
+    """Streams :func:`restore_background` over a series, averaging the support over ``frames``
+    drift-registered frames (the current one and those before it).
+
+    >>> tracker = SupportTracker(frames=4, sigma_px=4.0)           # doctest: +SKIP
+    >>> full = [tracker.add(raw, atoms) for raw, atoms in zip(raws, atoms01)]   # doctest: +SKIP
+    """
+
+    def __init__(self, frames: int = 1, sigma_px: float = 4.0, register_sigma_px: float = 2.0):
+        if frames < 1:
+            raise ValueError(f"frames={frames} must be >= 1")
+        self.frames, self.sigma, self.register_sigma = int(frames), float(sigma_px), float(register_sigma_px)
+        self._past: deque = deque(maxlen=self.frames - 1)  # (residual, offset to the current frame)
+        self._prev_smooth: np.ndarray | None = None
+
+    def add(self, raw: np.ndarray, atoms01: np.ndarray) -> np.ndarray:
+        """The restored frame (input units) for the next frame of the series."""
+        if self.frames == 1:
+            return restore_background(raw, atoms01, self.sigma)
+        from skimage.registration import phase_cross_correlation
+
+        r = np.asarray(raw, dtype=np.float64)
+        a01 = np.asarray(atoms01, dtype=np.float64)
+        a = max(atom_brightness(r, a01, self.sigma), 0.0)
+        resid = r - a * a01
+        smooth = gaussian_filter(r, self.register_sigma)
+        if self._prev_smooth is not None and self._prev_smooth.shape != smooth.shape:
+            self._past.clear()
+            self._prev_smooth = None
+        if self._prev_smooth is not None:
+            # the current frame's content at p sat at p + step in the previous frame
+            step = phase_cross_correlation(self._prev_smooth, smooth, upsample_factor=10, normalization=None)[0]
+            self._past = deque(((res, off + step) for res, off in self._past), maxlen=self.frames - 1)
+        aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, off in self._past]
+        self._past.appendleft((resid, np.zeros(2)))
+        self._prev_smooth = smooth
+        bg = gaussian_filter(np.mean(aligned, axis=0), self.sigma, mode="reflect")
+        return (bg + a * a01).astype(np.float32)

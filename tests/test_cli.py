@@ -95,6 +95,33 @@ def test_train_pair_steps_option(tmp_path, tiny_config, noisy_movie):
     assert [r.split(",")[header.index("pair")] != "" for r in rows[1:]] == [True, True] + [False] * 3
 
 
+def test_train_context_frames_and_background_frames_options(tmp_path, tiny_config, noisy_movie):
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, noisy_movie.noisy)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config.to_dict()))  # epochs 2: the game
+    model = tmp_path / "m.n2a"
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), "--context-frames", "2"])
+    assert r.exit_code == 2 and "context_frames" in r.output and not model.exists()
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), "--context-frames", "2",
+                            "--epochs", "0", "--pair-steps", "2"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(runner.invoke(app, ["info", str(model)]).stdout)
+    assert info["config"]["model"]["context_frames"] == 2 and len(info["record"]["drift_std_px"]) == 2
+    outs = {}
+    for n in ("1", "3"):
+        outs[n] = tmp_path / f"keep{n}.tif"
+        r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(outs[n]),
+                                "--background", "keep", "--background-frames", n])
+        assert r.exit_code == 0, r.output
+    one, three = tifffile.imread(outs["1"]), tifffile.imread(outs["3"])
+    np.testing.assert_array_equal(one[0], three[0])  # nothing before the first frame
+    assert not np.allclose(one[2], three[2])
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
+                            "--background", "keep", "--background-frames", "0"])
+    assert r.exit_code == 2 and "background_frames" in r.output and not (tmp_path / "x.tif").exists()
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"not an image", "not a readable"),

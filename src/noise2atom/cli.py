@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -220,6 +221,62 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PN
     except (InputError, ConfigError, ValueError, RuntimeError) as exc:
         _fail(exc)
     log.info("wrote %d denoised frames to %s", len(stack), out)
+
+
+@app.command()
+def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy one with --model"),
+          out: Path = typer.Option(..., "--out", "-o", help="CSV of atom positions to write"),
+          model: Optional[Path] = typer.Option(None, "--model", "-m",
+                                               help="Denoise INPUT with this model first (atoms alone)"),
+          threshold: float = typer.Option(0.25, min=0.0, max=1.0,
+                                          help="Smallest peak height, as a fraction of each frame's range"),
+          min_distance: int = typer.Option(2, min=1, help="Smallest distance between two atoms, px"),
+          figure: Optional[Path] = typer.Option(None, help="Figure of the positions over one frame "
+                                                           "(default: OUT with .png; a .pdf is written beside it)"),
+          figure_frame: int = typer.Option(0, min=0, help="Frame shown in the figure"),
+          device: Optional[str] = typer.Option(None),
+          overwrite: bool = typer.Option(False, help="Replace existing output files"),
+          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Find atoms (sub-pixel positions and intensities) in every frame; write a CSV and a figure."""
+    from .io import check_frames, check_output, read_stack, write_atoms_csv
+    from .metrics import locate_atoms
+    from .report import plot_atoms
+
+    _setup_logging(verbose)
+    try:
+        if out.suffix.lower() != ".csv":
+            raise InputError(f"{out}: atom positions are written as CSV; use a .csv name")
+        figure = figure or out.with_suffix(".png")
+        if figure.suffix.lower() not in (".png", ".pdf"):
+            raise InputError(f"{figure}: the figure is written as .png or .pdf")
+        companion = figure.with_suffix(".pdf" if figure.suffix.lower() == ".png" else ".png")
+        for path in (out, figure, companion):
+            check_output(path, overwrite=overwrite)
+        stack = read_stack(input)
+        check_frames(stack)
+        if figure_frame >= len(stack):
+            raise InputError(f"{input}: --figure-frame {figure_frame}, but the series has {len(stack)} frames")
+        if model is not None:
+            from .model import Noise2Atom
+
+            net = Noise2Atom.load(model, device=device)
+            with _progress() as bar:
+                task = bar.add_task("denoise", total=len(stack), info="")
+                frames = np.stack(list(net.denoise_iter(stack.data, name=stack.name, rescale=True,
+                                                        background="remove", on_frame=lambda i: bar.advance(task))))
+        else:
+            frames = stack.data
+        table = locate_atoms(frames, threshold=threshold, min_distance_px=min_distance)
+        write_atoms_csv(out, table, pixel_size=stack.pixel_size, unit=stack.unit, overwrite=overwrite)
+        shown = table[table[:, 0] == figure_frame][:, 1:3]
+        plot_atoms(frames[figure_frame], shown, figure, title=f"{stack.name}, frame {figure_frame}",
+                   pixel_size=stack.pixel_size, unit=stack.unit)
+    except (InputError, ConfigError, ValueError) as exc:
+        _fail(exc)
+    counts = np.bincount(table[:, 0].astype(int), minlength=len(stack))
+    cal = "" if stack.pixel_size and stack.unit else " (no pixel size in the input: positions in px only)"
+    err.print(f"found {len(table)} atoms in {len(stack)} frames ({counts.mean():.1f} per frame, "
+              f"{counts.min()}-{counts.max()}); wrote {out} and {figure}{cal}")
 
 
 @app.command("css")

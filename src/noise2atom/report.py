@@ -125,13 +125,42 @@ def plot_side_by_side(rows: dict[str, np.ndarray], out_path: str | Path, *, fram
                 ax.text(0.03, 0.97, f"CSS {css_values[name]:.3f}", transform=ax.transAxes, va="top",
                         color="yellow", fontsize=10, bbox=dict(facecolor="black", alpha=0.5, lw=0))
             if pixel_size and unit and r == len(names) - 1 and c == len(frames) - 1:
-                w = img.shape[1]
-                bar = _nice_length(0.2 * w * pixel_size)
-                px = bar / pixel_size
-                ax.plot([w * 0.95 - px, w * 0.95], [img.shape[0] * 0.93] * 2, color="white", lw=3)
-                ax.text(w * 0.95 - px / 2, img.shape[0] * 0.90, f"{bar:g} {unit}", color="white",
-                        ha="center", va="bottom", fontsize=9)
+                _scale_bar(ax, img.shape, pixel_size, unit)
     return _save(fig, out_path, plt)
+
+
+def _scale_bar(ax, shape, pixel_size: float, unit: str) -> None:
+    """A white bar of a round length (about a fifth of the width) in the bottom-right corner."""
+    h, w = shape
+    bar = _nice_length(0.2 * w * pixel_size)
+    px = bar / pixel_size
+    ax.plot([w * 0.95 - px, w * 0.95], [h * 0.93] * 2, color="white", lw=3)
+    ax.text(w * 0.95 - px / 2, h * 0.90, f"{bar:g} {unit}", color="white", ha="center", va="bottom", fontsize=9)
+
+
+def plot_atoms(frame: np.ndarray, positions: np.ndarray, out_path: str | Path, *, title: str = "",
+               pixel_size: float | None = None, unit: str | None = None) -> list[Path]:
+    """The frame with the found atoms circled (and a scale bar when calibrated); written as the
+    given path and, beside it, the same name with the other of .png / .pdf."""
+    plt = _plt()
+    frame = np.asarray(frame, dtype=np.float64)
+    h, w = frame.shape
+    fig, ax = plt.subplots(figsize=(6, 6 * h / w))
+    lo, hi = np.percentile(frame, [0.5, 99.5])
+    ax.imshow(frame, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    ax.scatter(pos[:, 1], pos[:, 0], s=40, facecolors="none", edgecolors="#ff6a00", linewidths=1.0)
+    ax.set_xticks([]); ax.set_yticks([])
+    ax.set_title(f"{title}{' — ' if title else ''}{len(pos)} atoms")
+    if pixel_size and unit:
+        _scale_bar(ax, (h, w), pixel_size, unit)
+    out_path = Path(out_path)
+    other = out_path.with_suffix(".pdf" if out_path.suffix.lower() == ".png" else ".png")
+    fig.tight_layout()
+    for p in (out_path, other):
+        fig.savefig(p, dpi=150)
+    plt.close(fig)
+    return [out_path, other]
 
 
 def _nice_length(x: float) -> float:

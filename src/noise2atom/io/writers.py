@@ -87,3 +87,32 @@ def write_array(path: str | Path, frames: np.ndarray, *, overwrite: bool = False
         os.replace(tmp, path)
         return path
     raise InputError(f"{path}: cannot write '{path.suffix}' files; use .npy, .tif or .tiff")
+
+
+def write_atoms_csv(path: str | Path, table: np.ndarray, *, pixel_size: float | None = None,
+                    unit: str | None = None, overwrite: bool = False) -> Path:
+    """Write atom rows (frame, y, x, intensity: :func:`noise2atom.metrics.locate_atoms`) as CSV.
+
+    Columns ``frame, x_px, y_px``, then ``x_<unit>, y_<unit>`` when the pixel size is known (the
+    origin is the first pixel's centre, as for the pixel columns), then ``intensity``. Written to a
+    temporary name and renamed when complete.
+    """
+    import csv
+
+    path = check_output(path, overwrite=overwrite)
+    table = np.asarray(table, dtype=np.float64).reshape(-1, 4)
+    calibrated = bool(pixel_size) and bool(unit)
+    header = ["frame", "x_px", "y_px"] + ([f"x_{unit}", f"y_{unit}"] if calibrated else []) + ["intensity"]
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for t, y, x, v in table:
+                cal = [f"{x * pixel_size:.6g}", f"{y * pixel_size:.6g}"] if calibrated else []
+                w.writerow([int(t), f"{x:.3f}", f"{y:.3f}", *cal, f"{v:.6g}"])
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 from scipy.optimize import linear_sum_assignment
 from skimage.feature import peak_local_max
 
@@ -86,6 +87,29 @@ def find_atoms(frame: np.ndarray, *, min_distance_px: int = 2, threshold: float 
         yy, xx = np.mgrid[y0:y1, x0:x1]
         out[i] = ((w * yy).sum() / w.sum(), (w * xx).sum() / w.sum())
     return out
+
+
+def locate_atoms(frames: np.ndarray, *, threshold: float = 0.25, min_distance_px: int = 2,
+                 window_px: int = 1) -> np.ndarray:
+    """Atom positions and intensities in every frame of a (denoised) series.
+
+    Returns
+    -------
+    ndarray (n, 4) float64
+        One row per atom: frame index, y, x (sub-pixel, :func:`find_atoms`) and the frame's value at
+        that position (bilinear), in the frames' units.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim != 3:
+        raise ValueError(f"need a (T, Y, X) series or one (Y, X) frame, got shape {frames.shape}")
+    rows = []
+    for t, frame in enumerate(frames):
+        pos = find_atoms(frame, min_distance_px=min_distance_px, threshold=threshold, window_px=window_px)
+        value = map_coordinates(frame, pos.T, order=1, mode="nearest") if len(pos) else np.zeros(0)
+        rows.append(np.column_stack([np.full(len(pos), t), pos, value]))
+    return np.concatenate(rows) if rows else np.zeros((0, 4))
 
 
 def match_atoms(found: np.ndarray, true: np.ndarray, *, radius_px: float = 2.0) -> AtomScore:

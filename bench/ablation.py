@@ -1,6 +1,7 @@
 """Ablation of noise2atom's levers on the arena: training recipes x doses x seeds, each output variant scored.
 
-    python bench/ablation.py --recipe paper:train.pair_steps=0 --recipe pairs:train.pair_steps=1000 \\
+    python bench/ablation.py --recipe paper:train.pair_steps=0,train.epochs=100,model.context_frames=0 \\
+        --recipe pairs:train.pair_steps=1000 \\
         --doses 0.5,1,2,5 --gradient 0.5 --seeds 0,1,2 --steps 1000 [--minutes M] \\
         [--base train.lr=0.0005 ...] [--size 128] [--frames 20] [--workers 4] [--device cuda] \\
         [--out ablation.jsonl]

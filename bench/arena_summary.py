@@ -1,6 +1,10 @@
 """Merge benchmark result files and print one summary (atom F1 / predictive per method and dataset) plus the full tables.
 
     python bench/arena_summary.py RESULTS.json [MORE.json ...] [--out merged.json]
+    python bench/arena_summary.py results.json:noise2atom=noise2atom-paper-game new.json
+
+A ``:old=new[,old2=new2]`` suffix renames methods of that file (runs of noise2atom with different
+defaults over the same movies).
 
 Used for docs/benchmarks.md: the main run and a run of the methods that need their own environment
 (tk-r-em) write separate results.json files over the same seeded datasets.
@@ -38,7 +42,11 @@ def main(argv=None):
     ap.add_argument("results", nargs="+")
     ap.add_argument("--out", help="write the merged rows here")
     a = ap.parse_args(argv)
-    rows = [r for p in a.results for r in json.loads(Path(p).read_text())]
+    rows = []
+    for arg in a.results:
+        path, _, renames = arg.partition(":") if not Path(arg).exists() else (arg, "", "")
+        names = dict(pair.split("=", 1) for pair in renames.split(",") if pair)
+        rows += [{**r, "method": names.get(r["method"], r["method"])} for r in json.loads(Path(path).read_text())]
     if a.out:
         Path(a.out).write_text(json.dumps(rows, indent=1))
     print("atom F1 / predictive score (best F1 of each dataset in bold)\n")

@@ -122,6 +122,17 @@ def test_train_context_frames_and_background_frames_options(tmp_path, tiny_confi
     assert r.exit_code == 2 and "background_frames" in r.output and not (tmp_path / "x.tif").exists()
 
 
+def test_asking_for_the_paper_game_turns_the_presets_context_frames_off(tmp_path, noisy_movie):
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, noisy_movie.noisy)
+    model = tmp_path / "game.n2a"
+    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--preset", "small", "--pair-steps", "0",
+                            "--epochs", "1", "--frames", "4", "--crop", "48", "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads(runner.invoke(app, ["info", str(model)]).stdout)["config"]
+    assert cfg["model"]["context_frames"] == 0 and cfg["train"]["epochs"] == 1
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"not an image", "not a readable"),

@@ -364,9 +364,11 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
     """The named preset.
 
     Both train Ms2c with 1000 supervised steps on synthetic pairs matched to the series
-    (``train.pair_steps``) and no adversarial game (``train.epochs`` 0): the arena ablation in
-    docs/benchmarks.md chose it. ``with_updates(train={"pair_steps": 0, "epochs": 100})`` is the
-    paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
+    (``train.pair_steps``) and no adversarial game (``train.epochs`` 0), with the 4 frames before
+    each frame as extra input (``model.context_frames``), and keep the support averaged over 4
+    registered frames when asked to (``denoise.background_frames``): the arena ablation in
+    docs/benchmarks.md chose them. ``with_updates(model={"context_frames": 0}, train={"pair_steps":
+    0, "epochs": 100})`` is the paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
 
     ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
     ``paper``: ≈ 14 M parameters per generator (width 24, 16 residual blocks), 128² crops, batch 6,
@@ -376,16 +378,16 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
         return RunConfig(
             preset="small", seed=seed,
             data=DataConfig(crop_px=64),
-            model=ModelConfig(width=16, res_blocks=4, critic_width=16),
+            model=ModelConfig(width=16, res_blocks=4, critic_width=16, context_frames=4),
             train=TrainConfig(epochs=0, pair_steps=1000),
-            denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8),
+            denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8, background_frames=4),
         )
     if preset == "paper":
         return RunConfig(
             preset="paper", seed=seed,
             data=DataConfig(crop_px=128),
-            model=ModelConfig(width=24, res_blocks=16, critic_width=32),
+            model=ModelConfig(width=24, res_blocks=16, critic_width=32, context_frames=4),
             train=TrainConfig(epochs=0, pair_steps=1000),
-            denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4),
+            denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4, background_frames=4),
         )
     raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -55,7 +55,8 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
     plot_losses(out / "run" / "losses.csv", out / "losses.png")
 
     numbers: dict = {"source": source, "training": result.to_dict(),
-                     "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs}}
+                     "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs,
+                                "context_frames": model.config.model.context_frames}}
     rows = {"noisy": noisy, "noise2atom": denoised}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
     css_values = {}
@@ -88,8 +89,10 @@ def _recipe_line(recipe: dict | None, t: dict) -> str:
     if not recipe:
         return criteria
     if recipe["game_epochs"] == 0:
-        return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series, no adversarial "
-                "game (the presets' recipe), so the paper's convergence criteria do not apply.")
+        k = recipe.get("context_frames", 0)
+        seen = f", each frame denoised with the {k} frames before it" if k else ""
+        return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series{seen}, no "
+                "adversarial game (the presets' recipe), so the paper's convergence criteria do not apply.")
     pairs = f"{recipe['pair_steps']} pair steps, then " if recipe["pair_steps"] else ""
     return f"{pairs}{recipe['game_epochs']} epochs of the paper's game; " + criteria
 

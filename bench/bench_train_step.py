@@ -1,6 +1,12 @@
-"""Seconds per training step (the paper's full schedule: 5 critic updates + 3 generator updates).
+"""Seconds per training step: the paper's game (5 critic updates + 3 generator updates) or a pair step.
 
-    python bench/bench_train_step.py [--preset small] [--steps 5] [--threads 2]
+    python bench/bench_train_step.py [--preset small] [--recipe pairs|game] [--context-frames N ...]
+                                     [--steps 20] [--threads 2]
+
+``pairs`` (the presets' recipe) times one supervised step of Ms2c on synthetic pairs matched to a
+simulated movie, once per ``--context-frames`` value given (default: the preset's), so the cost of
+the earlier frames is measured in one run; ``game`` times one step of the paper's schedule (with
+``context_frames`` 0, as the game requires).
 """
 
 from __future__ import annotations
@@ -15,28 +21,39 @@ import time
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="small")
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--recipe", choices=("pairs", "game"), default="pairs")
+    ap.add_argument("--context-frames", type=int, nargs="*", help="pairs: one timing per value")
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    from noise2atom import preset_config, simulate_movie
-    from noise2atom.data import Normalization
+    from noise2atom import Noise2Atom, preset_config, simulate_movie
     from noise2atom.train import Trainer
 
-    cfg = preset_config(args.preset, seed=0)
-    size = max(128, cfg.data.crop_px)
+    base = preset_config(args.preset, seed=0)
+    size = max(128, base.data.crop_px)
     movie = simulate_movie(12, size, seed=0)
-    tr = Trainer(cfg, Normalization.fit(movie.noisy).forward(movie.noisy))
-    tr.step()  # warm-up
-    times = []
-    for _ in range(args.steps):
-        t = time.perf_counter()
-        tr.step()
-        times.append(time.perf_counter() - t)
-    print(f"train step, preset {args.preset} (crop {cfg.data.crop_px}, batch {cfg.train.batch_size}) on {tr.device}: "
-          f"median {statistics.median(times):.2f} s/step over {args.steps} steps, {args.threads} threads")
+    if args.recipe == "game":
+        configs = [base.with_updates(model={"context_frames": 0}, train={"epochs": 1, "pair_steps": 0})]
+    else:
+        ks = args.context_frames if args.context_frames else [base.model.context_frames]
+        configs = [base.with_updates(model={"context_frames": k}) for k in ks]
+    for cfg in configs:
+        model = Noise2Atom(cfg, device="cpu" if not torch.cuda.is_available() else None)
+        _, frames, val, pairs, sampler = model.prepare(movie.noisy)
+        tr = Trainer(cfg, frames, device=model.device, val_frames=val, pair_frames=pairs, pair_sampler=sampler)
+        tr.step()  # warm-up
+        times = []
+        for _ in range(args.steps):
+            t = time.perf_counter()
+            tr.step()
+            times.append(time.perf_counter() - t)
+        what = "game step" if args.recipe == "game" else f"pair step, context_frames {cfg.model.context_frames}"
+        print(f"{what}, preset {args.preset} (crop {cfg.data.crop_px}, batch {cfg.train.batch_size}) on {tr.device}: "
+              f"median {statistics.median(times):.3f} s/step (min {min(times):.3f}, max {max(times):.3f}) "
+              f"over {args.steps} steps, {args.threads} threads")
     print(f"machine: {platform.machine()} {platform.system()} python {platform.python_version()} "
           f"torch {torch.__version__}; date {datetime.date.today().isoformat()}")
 

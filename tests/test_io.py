@@ -81,3 +81,65 @@ def test_write_never_overwrites(tmp_path):
     write_tiff(p, np.zeros((1, 4, 4)), overwrite=True)
     assert read_stack(p).data.shape == (1, 4, 4)
     assert not list(tmp_path.glob("*.partial"))
+
+
+REAL = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+#: file -> (frames, side, pixel size in nm) as the shared data's README states them
+REAL_FILES = {
+    "sto-abf-movie-5frames.hspy": (5, 512, 0.0092),
+    "sto-adf-1us.emd": (1, 1024, 0.0122),  # unit stored as 'n_m'
+    "sto-adf.emi": (1, 1024, 0.0100),
+    "sto-adf_1.ser": (1, 1024, 0.0100),
+    "mos2-se-haadf.dm3": (1, 1024, 0.0127),
+    "pt-carbon-15fps-512.png": (1, 512, None),
+    "pt-carbon-150fps-128.png": (1, 128, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FILES))
+def test_real_microscope_files_read_and_keep_their_calibration_through_the_tiff(tmp_path, name):
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{path} not present (the shared real data lives beside the repo)")
+    frames, side, nm = REAL_FILES[name]
+    s = read_stack(path)
+    assert s.data.shape == (frames, side, side) and s.data.dtype == np.float32
+    if nm is None:
+        assert s.pixel_size is None and s.unit is None  # never a silent 1.0
+    else:
+        assert s.unit == "nm" and s.pixel_size == pytest.approx(nm, abs=5e-5)
+        assert s.metadata["reader"].startswith("rsciio.")
+    out = write_tiff(tmp_path / "out.tif", s.data[:, :64, :64], pixel_size=s.pixel_size, unit=s.unit,
+                     frame_time_s=s.frame_time_s)
+    back = read_stack(out)
+    assert back.unit == s.unit
+    assert (back.pixel_size is None) == (s.pixel_size is None)
+    if s.pixel_size is not None:
+        assert back.pixel_size == pytest.approx(s.pixel_size, rel=1e-6)
+
+
+@pytest.mark.parametrize("raw, unit", [("n_m", "nm"), ("nm", "nm"), ("um", "µm"), ("\\u00B5m", "µm"), ("micron", "µm"),
+                                        ("A", "Å"), ("pixel", None), ("<undefined>", None), ("", None), (None, None),
+                                        ("furlong", "furlong")])
+def test_unit_strings_are_normalised(raw, unit):
+    from noise2atom.io.readers import normalize_unit
+
+    assert normalize_unit(raw) == unit
+
+
+def test_ome_tiff_calibration_is_read(tmp_path):
+    p = tmp_path / "x.ome.tif"
+    tifffile.imwrite(p, np.ones((2, 16, 16), np.uint16), metadata={"axes": "TYX", "PhysicalSizeX": 0.25,
+                                                                   "PhysicalSizeXUnit": "nm",
+                                                                   "PhysicalSizeY": 0.25, "TimeIncrement": 0.05})
+    s = read_stack(p)
+    assert s.pixel_size == pytest.approx(0.25) and s.unit == "nm" and s.frame_time_s == pytest.approx(0.05)
+
+
+def test_microscope_formats_refuse_broken_files_naming_them(tmp_path):
+    for suffix in (".dm4", ".emd", ".ser", ".hspy", ".mrc"):
+        p = tmp_path / f"broken{suffix}"
+        p.write_bytes(b"\x00\x01not really" * 10)
+        with pytest.raises(InputError, match="broken") as e:
+            read_stack(p)
+        assert p.name in str(e.value)

@@ -75,7 +75,7 @@ def simulate(out: Path = typer.Argument(..., help="Output .npy or .tif"),
 
 
 @app.command()
-def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy, PNG or a folder of frames"),
+def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder of frames"),
           out: Path = typer.Option(..., "--out", "-o", help="Model file to write (e.g. movie.n2a)"),
           preset: str = typer.Option("small", help="small (CPU, minutes) or paper (≈14 M parameters, GPU)"),
           minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops cleanly after it"),
@@ -177,7 +177,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF stack, .npy
 
 
 @app.command()
-def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, .npy, PNG or folder)"),
+def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder)"),
             model: Path = typer.Option(..., "--model", "-m", help="Trained model file"),
             out: Path = typer.Option(..., "--out", "-o", help="Output TIFF stack (float32)"),
             tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),

@@ -1,6 +1,10 @@
 """Reading image series: one entry point, :func:`read_stack`, the format chosen by extension.
 
-Adding a format is one function and one line in ``_READERS``.
+TIFF (ImageJ and OME calibration), PNG and ``.npy`` are read directly; the microscopes' own formats
+go through RosettaSciIO (``rsciio``): Gatan DM3/DM4, Velox and Berkeley EMD, FEI TIA ``.emi``/``.ser``,
+MRC, HyperSpy ``.hspy`` (and ``.zspy`` when ``zarr`` is installed). Their axes give the pixel size and
+unit (odd unit strings such as ``n_m`` normalised) and, for a series, the frame time; the file's
+metadata is kept in ``Stack.metadata``. Adding a format is one function and one line in ``_READERS``.
 """
 
 from __future__ import annotations
@@ -17,17 +21,43 @@ from .stack import Stack
 FRAME_SUFFIXES = (".tif", ".tiff", ".png")
 
 
+_UNITS = {"nm": "nm", "n_m": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm", "nanometres": "nm",
+          "µm": "µm", "μm": "µm", "um": "µm", "u_m": "µm", "\\u00b5m": "µm", "micron": "µm", "microns": "µm",
+          "micrometer": "µm", "micrometre": "µm", "å": "Å", "a": "Å", "angstrom": "Å", "angstroms": "Å",
+          "pm": "pm", "picometer": "pm", "mm": "mm", "m": "m"}
+
+
+def normalize_unit(unit) -> str | None:
+    """A length unit as microscopists write it (``n_m`` -> ``nm``, ``um``/``micron`` -> ``µm``,
+    ``A`` -> ``Å``); ``None`` for none, pixels or an undefined unit; unknown strings kept as they are."""
+    if unit is None:
+        return None
+    u = str(unit).strip()
+    if u.lower() in ("", "pixel", "pixels", "px", "<undefined>", "undefined", "none", "inch"):
+        return None
+    return _UNITS.get(u.lower(), _UNITS.get(u, u))
+
+
 def _calibration_from_tiff(tif) -> dict:
-    """Pixel size and unit from ImageJ metadata and the resolution tags, when present."""
+    """Pixel size and unit from ImageJ metadata, OME-XML or the resolution tags, when present."""
     out: dict = {}
     try:
+        if tif.is_ome and tif.ome_metadata:
+            m = re.search(r'PhysicalSizeX="([^"]+)"', tif.ome_metadata)
+            if m and float(m.group(1)) > 0:
+                u = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+                out["pixel_size"] = float(m.group(1))
+                out["unit"] = normalize_unit(u.group(1) if u else "µm")  # OME's default unit
+            t = re.search(r'TimeIncrement="([^"]+)"', tif.ome_metadata)
+            if t and float(t.group(1)) > 0:
+                out["frame_time_s"] = float(t.group(1))
+            if out:
+                return out
         page = tif.pages[0]
         ij = tif.imagej_metadata or {}
-        unit = ij.get("unit")
-        if unit in ("\\u00B5m", "micron", "um"):
-            unit = "µm"
+        unit = normalize_unit(ij.get("unit"))
         tag = page.tags.get("XResolution")
-        if tag is not None and unit and unit not in ("pixel", "inch"):
+        if tag is not None and unit:
             num, den = tag.value
             if num > 0 and den > 0 and (num, den) != (1, 1):
                 out["pixel_size"] = float(den) / float(num)
@@ -59,11 +89,55 @@ def _read_npy(path: Path) -> tuple[np.ndarray, dict]:
     return np.load(path, allow_pickle=False), {}
 
 
+#: RosettaSciIO plugin per extension
+_RSCIIO = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".emi": "tia",
+           ".ser": "tia", ".mrc": "mrc", ".hspy": "hspy", ".zspy": "zspy"}
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0}
+
+
+def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
+    """The first image signal (2 signal axes, at most 1 navigation axis: the frames) of a file."""
+    import importlib
+
+    plugin = _RSCIIO[path.suffix.lower()]
+    try:
+        reader = importlib.import_module(f"rsciio.{plugin}").file_reader
+    except ImportError as exc:
+        raise InputError(f"{path}: reading {path.suffix} files needs RosettaSciIO's '{plugin}' support "
+                         f"({exc}); install it with: pip install 'rosettasciio[{'zspy' if plugin == 'zspy' else ''}]' "
+                         f"h5py") from exc
+    signals = reader(str(path), lazy=False)
+    images = [s for s in signals if sum(not a.get("navigate", False) for a in s["axes"]) == 2]
+    if not images:
+        shapes = ", ".join(str(np.shape(s["data"])) for s in signals) or "none"
+        raise InputError(f"{path}: holds no image (signals of shapes {shapes}); noise2atom needs 2-D frames")
+    sig = images[0]
+    data = np.asarray(sig["data"])
+    axes = sig["axes"]
+    nav = [a for a in axes if a.get("navigate", False)]
+    if len(nav) > 1:
+        raise InputError(f"{path}: a {len(nav)}-D scan of images (shape {data.shape}); noise2atom reads "
+                         "single images and series of frames")
+    space = [a for a in axes if not a.get("navigate", False)]
+    cal: dict = {}
+    sx, unit = float(space[-1].get("scale", 1.0) or 0), normalize_unit(space[-1].get("units"))
+    if unit and sx > 0:
+        cal["pixel_size"], cal["unit"] = sx, unit
+    if nav:
+        tu = str(nav[0].get("units") or "").strip()
+        if tu in _TIME_UNITS and float(nav[0].get("scale", 0) or 0) > 0:
+            cal["frame_time_s"] = float(nav[0]["scale"]) * _TIME_UNITS[tu]
+    cal["metadata"] = {"reader": f"rsciio.{plugin}", "signals_in_file": len(signals),
+                       "metadata": sig.get("metadata", {}), "axes": [dict(a) for a in axes]}
+    return data, cal
+
+
 _READERS: dict[str, Callable[[Path], tuple[np.ndarray, dict]]] = {
     ".tif": _read_tiff,
     ".tiff": _read_tiff,
     ".png": _read_png,
     ".npy": _read_npy,
+    **{suffix: _read_rsciio for suffix in _RSCIIO},
 }
 
 
@@ -108,8 +182,9 @@ def read_stack(path: str | Path) -> Stack:
     Parameters
     ----------
     path : str or Path
-        A TIFF stack (``.tif``/``.tiff``), a ``.npy`` array (2-D or 3-D), a PNG, or a folder of
-        PNG/TIFF frames (natural sort order).
+        A TIFF stack (``.tif``/``.tiff``), a ``.npy`` array (2-D or 3-D), a PNG, a microscope file
+        (``.dm3``/``.dm4``, ``.emd``, ``.emi``/``.ser``, ``.mrc``, ``.hspy``, ``.zspy``), or a folder
+        of PNG/TIFF frames (natural sort order).
 
     Returns
     -------
@@ -148,8 +223,9 @@ def stack_from_array(raw, *, source: Path | None = None, **calibration) -> Stack
     if min(raw.shape[1:]) < 2:
         raise InputError(f"{name}: frames of {raw.shape[1]}x{raw.shape[2]} px are not images")
     saturation = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else None
+    metadata = {"dtype": str(raw.dtype), **calibration.pop("metadata", {})}
     return Stack(data=raw.astype(np.float32, copy=False), source=source, saturation=saturation,
-                 metadata={"dtype": str(raw.dtype)}, **calibration)
+                 metadata=metadata, **calibration)
 
 
 def check_frames(stack: Stack) -> None:

@@ -7,7 +7,7 @@ from noise2atom import Noise2Atom, preset_config, simulate_movie
 from noise2atom.metrics import psnr, ssim
 
 STEPS = 500  # ~3-6 min on 2 CPU cores; measured 2026-11-28: SSIM 0.352 -> 0.529, correlation with the atoms 0.83
-PAIR_STEPS = 300  # ~16 s; measured 2026-11-28: SSIM 0.352 -> 0.845, PSNR 25.88 -> 31.60 dB, correlation 0.957
+PAIR_STEPS = 300  # ~40 s; measured 2026-11-28 (4 context frames): SSIM 0.352 -> 0.806, PSNR 25.88 -> 30.60 dB, corr 0.945
 
 
 def _train_and_compare(tmp_path, pair_steps: int, steps: int | None, epochs: int = 10_000):

@@ -35,6 +35,20 @@ def test_css_json(tmp_path, rng):
     assert r.exit_code == 2 and "at least 2 frames" in r.output
 
 
+def test_css_figure_over_time_png_and_pdf(tmp_path, rng):
+    from noise2atom.io import write_tiff
+
+    src = write_tiff(tmp_path / "s.tif", rng.random((5, 16, 16)), pixel_size=0.1, unit="nm", frame_time_s=0.2)
+    fig = tmp_path / "css.png"
+    r = runner.invoke(app, ["css", str(src), "--figure", str(fig)])
+    assert r.exit_code == 0, r.output
+    assert fig.stat().st_size > 0 and (tmp_path / "css.pdf").read_bytes()[:4] == b"%PDF"
+    r = runner.invoke(app, ["css", str(src), "--figure", str(fig)])
+    assert r.exit_code == 2 and "exists" in r.output
+    r = runner.invoke(app, ["css", str(src), "--figure", str(tmp_path / "css.jpg")])
+    assert r.exit_code == 2 and ".png or .pdf" in r.output
+
+
 def _train_one_epoch(tmp_path, tiny_config, noisy_movie, *options):
     """`noise2atom train` on the tiny movie for one epoch; returns (movie, model, cfg) paths."""
     cfg = tmp_path / "cfg.json"

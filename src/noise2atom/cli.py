@@ -283,18 +283,29 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
 def css_cmd(input: Path = typer.Argument(..., help="A series of >= 2 frames"),
             as_json: bool = typer.Option(False, "--json", help='Print {"pairs": [...], "mean": ...} only'),
             low: Optional[float] = typer.Option(None, help="Fixed data range low (default: per-frame min-max)"),
-            high: Optional[float] = typer.Option(None, help="Fixed data range high")) -> None:
+            high: Optional[float] = typer.Option(None, help="Fixed data range high"),
+            figure: Optional[Path] = typer.Option(None, help="Also plot CSS over time (.png or .pdf; the other "
+                                                             "format is written beside it)"),
+            overwrite: bool = typer.Option(False, help="Replace an existing figure")) -> None:
     """Consecutive structural similarity (paper eq. 10) of each consecutive pair and their mean."""
-    from .io import read_stack
+    from .io import check_output, read_stack
     from .metrics import css
+    from .report import plot_css
 
     try:
         if (low is None) != (high is None):
             raise InputError("--low and --high must be given together")
+        if figure is not None:
+            if figure.suffix.lower() not in (".png", ".pdf"):
+                raise InputError(f"{figure}: the figure is written as .png or .pdf")
+            for path in (figure, figure.with_suffix(".pdf" if figure.suffix.lower() == ".png" else ".png")):
+                check_output(path, overwrite=overwrite)
         stack = read_stack(input)
         if len(stack) < 2:
             raise InputError(f"{input}: CSS needs at least 2 frames, the file holds {len(stack)}")
         res = css(stack.data, data_range=(low, high) if low is not None else None)
+        if figure is not None:
+            plot_css({Path(input).name: res}, figure, frame_time_s=stack.frame_time_s)
     except (InputError, ValueError) as exc:
         _fail(exc)
     if as_json:

@@ -16,7 +16,7 @@ from .errors import InputError
 from .io import read_stack, write_tiff
 from .metrics import atom_score, css, predictive_r2, psnr, ssim
 from .model import Noise2Atom
-from .report import plot_losses, plot_side_by_side
+from .report import plot_css, plot_losses, plot_side_by_side
 
 log = logging.getLogger("noise2atom")
 
@@ -78,6 +78,8 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
         if len(noisy) >= 2:
             css_values["truth (atoms)"] = css(truth).mean
     plot_side_by_side(rows, out / "side_by_side.png", css_values=css_values, pixel_size=pixel_size, unit=unit)
+    if len(noisy) >= 2:  # CSS over time of every row (PNG and PDF)
+        plot_css({name: css(arr) for name, arr in rows.items()}, out / "css.png")
     (out / "report.json").write_text(json.dumps(numbers, indent=2, default=str))
     (out / "report.md").write_text(_markdown(numbers))
     return numbers
@@ -124,6 +126,7 @@ def _markdown(n: dict) -> str:
                   "| estimate | precision | recall | F1 |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |" for k, v in n["atom_f1"].items()]
         lines.append("")
-    lines += ["Figures: `side_by_side.png` (noisy / denoised / truth, CSS in the corner), `losses.png` "
-              "(the training losses; those of the paper's Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`.", ""]
+    lines += ["Figures: `side_by_side.png` (noisy / denoised / truth, CSS in the corner), `css.png` and `css.pdf` "
+              "(CSS of each consecutive pair over time), `losses.png` (the training losses; those of the paper's "
+              "Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`.", ""]
     return "\n".join(lines)

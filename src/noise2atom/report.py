@@ -154,6 +154,11 @@ def plot_atoms(frame: np.ndarray, positions: np.ndarray, out_path: str | Path, *
     ax.set_title(f"{title}{' — ' if title else ''}{len(pos)} atoms")
     if pixel_size and unit:
         _scale_bar(ax, (h, w), pixel_size, unit)
+    return _save_png_and_pdf(fig, out_path, plt)
+
+
+def _save_png_and_pdf(fig, out_path: str | Path, plt) -> list[Path]:
+    """Write a figure as ``out_path`` and, beside it, as the other of .png / .pdf (for papers)."""
     out_path = Path(out_path)
     other = out_path.with_suffix(".pdf" if out_path.suffix.lower() == ".png" else ".png")
     fig.tight_layout()
@@ -161,6 +166,23 @@ def plot_atoms(frame: np.ndarray, positions: np.ndarray, out_path: str | Path, *
         fig.savefig(p, dpi=150)
     plt.close(fig)
     return [out_path, other]
+
+
+def plot_css(series: dict, out_path: str | Path, *, frame_time_s: float | None = None) -> list[Path]:
+    """CSS of each consecutive pair over time, one line per series (``{name: CssResult}``), with each
+    series' mean in the legend; time in seconds when the frame time is known. PNG and PDF."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, res in series.items():
+        n = np.arange(1, len(res.pairs) + 1)
+        x = n * frame_time_s if frame_time_s else n
+        ax.plot(x, res.pairs, "-o", ms=3, lw=1.2, label=f"{name} (mean {res.mean:.3f})")
+    ax.set_xlabel("time of the later frame (s)" if frame_time_s else "later frame of the pair")
+    ax.set_ylabel("CSS (eq. 10)")
+    ax.set_ylim(top=1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save_png_and_pdf(fig, out_path, plt)
 
 
 def _nice_length(x: float) -> float:

@@ -229,3 +229,17 @@ def test_benchmark_quick_as_written(tmp_path):
     assert len([x for x in rows if x["dataset"].startswith("fig4")]) == 2
     assert (tmp_path / "q" / "results.md").read_text().startswith("# noise2atom benchmark")
     assert (tmp_path / "q" / "fig4-training-frames.png").exists()
+
+
+def test_demo_as_the_readme_runs_it_briefly(tmp_path):
+    out = tmp_path / "demo"
+    r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])
+    assert r.exit_code == 0, r.output
+    for name in ("noisy.tif", "truth-atoms.tif", "denoised.tif", "model.n2a", "report.md", "report.json",
+                 "side_by_side.png", "css.png", "css.pdf", "losses.png"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    assert report["recipe"]["context_frames"] == 4 and set(report["css"]) >= {"noisy", "noise2atom"}
+    assert "CSS" in r.output
+    r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])  # a full folder is not replaced
+    assert r.exit_code == 2

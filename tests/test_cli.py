@@ -243,3 +243,19 @@ def test_demo_as_the_readme_runs_it_briefly(tmp_path):
     assert "CSS" in r.output
     r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])  # a full folder is not replaced
     assert r.exit_code == 2
+
+
+def test_denoise_writes_hspy_with_calibration_and_a_record(tmp_path, tiny_config, noisy_movie):
+    from noise2atom.io import read_stack, write_tiff
+
+    movie, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie)
+    cal = write_tiff(tmp_path / "cal.tif", noisy_movie.noisy, pixel_size=0.021, unit="nm", frame_time_s=0.05)
+    out = tmp_path / "den.hspy"
+    r = runner.invoke(app, ["denoise", str(cal), "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = read_stack(out)
+    assert s.data.shape == noisy_movie.noisy.shape and s.unit == "nm"
+    assert s.pixel_size == pytest.approx(0.021) and s.frame_time_s == pytest.approx(0.05)
+    assert s.metadata["metadata"]["Processing"]["noise2atom"]["model"] == str(model)
+    r = runner.invoke(app, ["denoise", str(cal), "--model", str(model), "--out", str(tmp_path / "den.zarr")])
+    assert r.exit_code == 2 and ".hspy" in r.output

@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from noise2atom.errors import InputError
-from noise2atom.io import check_frames, read_stack, stack_from_array, write_tiff
+from noise2atom.io import check_frames, read_stack, stack_from_array, write_hspy, write_tiff
 
 
 def test_read_formats(tmp_path, rng):
@@ -97,7 +97,7 @@ REAL_FILES = {
 
 
 @pytest.mark.parametrize("name", sorted(REAL_FILES))
-def test_real_microscope_files_read_and_keep_their_calibration_through_the_tiff(tmp_path, name):
+def test_real_microscope_files_read_and_keep_their_calibration_through_tiff_and_hspy(tmp_path, name):
     path = REAL / name
     if not path.exists():
         pytest.skip(f"{path} not present (the shared real data lives beside the repo)")
@@ -111,11 +111,14 @@ def test_real_microscope_files_read_and_keep_their_calibration_through_the_tiff(
         assert s.metadata["reader"].startswith("rsciio.")
     out = write_tiff(tmp_path / "out.tif", s.data[:, :64, :64], pixel_size=s.pixel_size, unit=s.unit,
                      frame_time_s=s.frame_time_s)
-    back = read_stack(out)
-    assert back.unit == s.unit
-    assert (back.pixel_size is None) == (s.pixel_size is None)
-    if s.pixel_size is not None:
-        assert back.pixel_size == pytest.approx(s.pixel_size, rel=1e-6)
+    out_h = write_hspy(tmp_path / "out.hspy", s.data[:, :64, :64], pixel_size=s.pixel_size, unit=s.unit,
+                       frame_time_s=s.frame_time_s)
+    for back in (read_stack(out), read_stack(out_h)):
+        assert back.unit == s.unit
+        assert (back.pixel_size is None) == (s.pixel_size is None)
+        if s.pixel_size is not None:
+            assert back.pixel_size == pytest.approx(s.pixel_size, rel=1e-6)
+    np.testing.assert_array_equal(read_stack(out_h).data, s.data[:, :64, :64])
 
 
 @pytest.mark.parametrize("raw, unit", [("n_m", "nm"), ("nm", "nm"), ("um", "µm"), ("\\u00B5m", "µm"), ("micron", "µm"),

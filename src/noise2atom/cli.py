@@ -179,7 +179,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
 @app.command()
 def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder)"),
             model: Path = typer.Option(..., "--model", "-m", help="Trained model file"),
-            out: Path = typer.Option(..., "--out", "-o", help="Output TIFF stack (float32)"),
+            out: Path = typer.Option(..., "--out", "-o", help="Output: float32 ImageJ TIFF stack, or .hspy"),
             tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),
             overlap: Optional[int] = typer.Option(None, help="Tile overlap in px"),
             batch: Optional[int] = typer.Option(None, help="Tiles per forward pass"),
@@ -195,8 +195,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             device: Optional[str] = typer.Option(None),
             overwrite: bool = typer.Option(False, help="Replace an existing output file"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Denoise a series with a trained model and write a float32 TIFF stack."""
-    from .io import check_frames, check_output, read_stack, write_tiff_stream
+    """Denoise a series with a trained model and write a float32 TIFF stack (or a .hspy file)."""
+    from ._version import __version__
+    from .io import check_frames, check_output, read_stack, write_hspy, write_tiff_stream
     from .model import Noise2Atom
 
     _setup_logging(verbose)
@@ -204,8 +205,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
         check_output(out, overwrite=overwrite)
         if background is not None and background not in BACKGROUND_MODES:
             raise ConfigError(f"--background {background!r}: choose one of {', '.join(BACKGROUND_MODES)}")
-        if out.suffix.lower() not in (".tif", ".tiff"):
-            raise InputError(f"{out}: denoised series are written as TIFF; use a .tif or .tiff name")
+        if out.suffix.lower() not in (".tif", ".tiff", ".hspy"):
+            raise InputError(f"{out}: denoised series are written as ImageJ TIFF or HyperSpy files; use a .tif, "
+                             ".tiff or .hspy name")
         net = Noise2Atom.load(model, device=device)
         stack = read_stack(input)
         check_frames(stack)
@@ -215,9 +217,17 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                                       batch_size=batch, rescale=rescale, name=stack.name,
                                       background=background, background_frames=background_frames, tta=tta,
                                       on_frame=lambda i: bar.advance(task))
-            write_tiff_stream(out, frames, n_frames=len(stack), frame_shape=stack.data.shape[1:],
-                              pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
-                              overwrite=overwrite)
+            if out.suffix.lower() == ".hspy":  # held in memory: RosettaSciIO writes whole arrays
+                record = {"noise2atom_version": __version__, "source": str(input), "model": str(model),
+                          "background": background or net.config.denoise.background, "rescale": rescale,
+                          "tta": net.config.denoise.tta if tta is None else tta}
+                write_hspy(out, np.stack(list(frames)), pixel_size=stack.pixel_size, unit=stack.unit,
+                           frame_time_s=stack.frame_time_s, title=f"{Path(input).name} (noise2atom)",
+                           processing=record, overwrite=overwrite)
+            else:
+                write_tiff_stream(out, frames, n_frames=len(stack), frame_shape=stack.data.shape[1:],
+                                  pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
+                                  overwrite=overwrite)
     except (InputError, ConfigError, ValueError, RuntimeError) as exc:
         _fail(exc)
     log.info("wrote %d denoised frames to %s", len(stack), out)

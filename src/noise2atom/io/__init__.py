@@ -2,7 +2,7 @@
 
 from .readers import check_frames, read_stack, stack_from_array
 from .stack import Stack
-from .writers import check_output, write_array, write_atoms_csv, write_tiff, write_tiff_stream
+from .writers import check_output, write_array, write_atoms_csv, write_hspy, write_tiff, write_tiff_stream
 
 __all__ = ["Stack", "read_stack", "stack_from_array", "check_frames", "write_tiff", "write_array",
-           "write_tiff_stream", "check_output", "write_atoms_csv"]
+           "write_tiff_stream", "check_output", "write_atoms_csv", "write_hspy"]

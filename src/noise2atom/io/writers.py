@@ -116,3 +116,37 @@ def write_atoms_csv(path: str | Path, table: np.ndarray, *, pixel_size: float | 
         raise
     os.replace(tmp, path)
     return path
+
+
+def write_hspy(path: str | Path, frames: np.ndarray, *, pixel_size: float | None = None, unit: str | None = None,
+               frame_time_s: float | None = None, title: str = "", processing: dict | None = None,
+               overwrite: bool = False) -> Path:
+    """Write a (T, Y, X) or (Y, X) series as a HyperSpy ``.hspy`` file (RosettaSciIO; HyperSpy itself
+    is not needed to write or to read it): float32, a navigation axis ``time`` (seconds when the
+    frame time is known), signal axes ``y``/``x`` with the pixel size and unit, and ``processing`` in
+    ``metadata.Processing.noise2atom``. Written to a temporary name and renamed when complete."""
+    from rsciio.hspy import file_writer
+
+    from .._version import __version__
+
+    path = check_output(path, overwrite=overwrite)
+    data = np.asarray(frames, dtype=np.float32)
+    space = [{"name": n, "scale": float(pixel_size) if pixel_size else 1.0, "offset": 0.0,
+              "units": unit if pixel_size and unit else "<undefined>", "size": int(k), "navigate": False}
+             for n, k in zip(("y", "x"), data.shape[-2:])]
+    axes = space if data.ndim == 2 else [
+        {"name": "time", "scale": float(frame_time_s) if frame_time_s else 1.0, "offset": 0.0,
+         "units": "s" if frame_time_s else "<undefined>", "size": int(data.shape[0]), "navigate": True}, *space]
+    signal = {"data": data, "axes": axes,
+              "metadata": {"General": {"title": title}, "Signal": {"signal_type": ""},
+                           "Processing": {"noise2atom": processing or {}}},
+              "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
+              "package_info": {"name": "noise2atom", "version": __version__}, "learning_results": {}, "models": {}}
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        file_writer(str(tmp), signal)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path

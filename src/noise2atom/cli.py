@@ -250,7 +250,7 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
     """Find atoms (sub-pixel positions and intensities) in every frame; write a CSV and a figure."""
     from .io import check_frames, check_output, read_stack, write_atoms_csv
     from .metrics import locate_atoms
-    from .report import plot_atoms
+    from .report import companion_path, plot_atoms
 
     _setup_logging(verbose)
     try:
@@ -259,8 +259,7 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
         figure = figure or out.with_suffix(".png")
         if figure.suffix.lower() not in (".png", ".pdf"):
             raise InputError(f"{figure}: the figure is written as .png or .pdf")
-        companion = figure.with_suffix(".pdf" if figure.suffix.lower() == ".png" else ".png")
-        for path in (out, figure, companion):
+        for path in (out, figure, companion_path(figure)):
             check_output(path, overwrite=overwrite)
         stack = read_stack(input)
         check_frames(stack)
@@ -300,7 +299,7 @@ def css_cmd(input: Path = typer.Argument(..., help="A series of >= 2 frames"),
     """Consecutive structural similarity (paper eq. 10) of each consecutive pair and their mean."""
     from .io import check_output, read_stack
     from .metrics import css
-    from .report import plot_css
+    from .report import companion_path, plot_css
 
     try:
         if (low is None) != (high is None):
@@ -308,7 +307,7 @@ def css_cmd(input: Path = typer.Argument(..., help="A series of >= 2 frames"),
         if figure is not None:
             if figure.suffix.lower() not in (".png", ".pdf"):
                 raise InputError(f"{figure}: the figure is written as .png or .pdf")
-            for path in (figure, figure.with_suffix(".pdf" if figure.suffix.lower() == ".png" else ".png")):
+            for path in (figure, companion_path(figure)):
                 check_output(path, overwrite=overwrite)
         stack = read_stack(input)
         if len(stack) < 2:

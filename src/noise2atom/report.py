@@ -157,10 +157,16 @@ def plot_atoms(frame: np.ndarray, positions: np.ndarray, out_path: str | Path, *
     return _save_png_and_pdf(fig, out_path, plt)
 
 
-def _save_png_and_pdf(fig, out_path: str | Path, plt) -> list[Path]:
-    """Write a figure as ``out_path`` and, beside it, as the other of .png / .pdf (for papers)."""
+def companion_path(out_path: str | Path) -> Path:
+    """The other of .png / .pdf beside a figure's path (figures for papers are written as both)."""
     out_path = Path(out_path)
-    other = out_path.with_suffix(".pdf" if out_path.suffix.lower() == ".png" else ".png")
+    return out_path.with_suffix(".pdf" if out_path.suffix.lower() == ".png" else ".png")
+
+
+def _save_png_and_pdf(fig, out_path: str | Path, plt) -> list[Path]:
+    """Write a figure as ``out_path`` and, beside it, as :func:`companion_path` (for papers)."""
+    out_path = Path(out_path)
+    other = companion_path(out_path)
     fig.tight_layout()
     for p in (out_path, other):
         fig.savefig(p, dpi=150)

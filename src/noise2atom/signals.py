@@ -19,8 +19,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import InputError
-from .io.readers import normalize_unit, stack_from_array
-from .io.readers import _TIME_UNITS  # noqa: PLC2701 (one table of time units for every reader)
+from .io.readers import frame_time_seconds, normalize_unit, stack_from_array
 
 
 def signal_to_stack(signal):
@@ -40,8 +39,9 @@ def signal_to_stack(signal):
         cal["pixel_size"], cal["unit"] = float(x.scale), unit
     if am.navigation_dimension == 1:
         t = am.navigation_axes[0]
-        if isinstance(t.units, str) and t.units.strip() in _TIME_UNITS and t.scale > 0:
-            cal["frame_time_s"] = float(t.scale) * _TIME_UNITS[t.units.strip()]
+        seconds = frame_time_seconds(t.units if isinstance(t.units, str) else None, t.scale)
+        if seconds:
+            cal["frame_time_s"] = seconds
     return stack_from_array(np.asarray(signal.data), **cal)
 
 

@@ -162,18 +162,24 @@ def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2
     return NoiseFit(gain, offset, rho, var, height), bg
 
 
-def measure_drift(raw: np.ndarray, smooth_px: float = 2.0) -> np.ndarray:
-    """(T - 1, 2) shifts (dy, dx) between consecutive frames: frame n's content sits at p + shift[n-1]
-    in frame n - 1 (phase correlation of frames smoothed by ``smooth_px``, to 0.1 px). A single frame
-    gives one zero shift."""
+def frame_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """(dy, dx): ``current``'s content at p sits at p + (dy, dx) in ``previous`` (phase correlation,
+    to 0.1 px; give it smoothed frames)."""
     from skimage.registration import phase_cross_correlation
 
+    return np.asarray(phase_cross_correlation(previous, current, upsample_factor=10, normalization=None)[0],
+                      dtype=np.float64)
+
+
+def measure_drift(raw: np.ndarray, smooth_px: float = 2.0) -> np.ndarray:
+    """(T - 1, 2) shifts (dy, dx) between consecutive frames: frame n's content sits at p + shift[n-1]
+    in frame n - 1 (:func:`frame_shift` of frames smoothed by ``smooth_px``). A single frame gives one
+    zero shift."""
     raw = np.asarray(raw, dtype=np.float64)
     if len(raw) < 2:
         return np.zeros((1, 2))
     sm = gaussian_filter(raw, (0, smooth_px, smooth_px))
-    return np.array([phase_cross_correlation(a, b, upsample_factor=10, normalization=None)[0]
-                     for a, b in zip(sm[:-1], sm[1:])], dtype=np.float64)
+    return np.array([frame_shift(a, b) for a, b in zip(sm[:-1], sm[1:])], dtype=np.float64)
 
 
 def _tap_weight(rho: float) -> float:
@@ -278,9 +284,7 @@ class PairSampler:
                 xs = xs + move * rng.normal(0, MOVE_PX, xs.shape)
                 atoms = np.where((r >= p / 2) & (r < 3 * p / 4), 0, atoms)  # landed after this frame
                 atoms = np.where((r >= 3 * p / 4) & (r < p) & candidate, 1, atoms)  # left after it
-                frames.append((ys + shift[:, :1], xs + shift[:, 1:], atoms, shift.copy()))
-            else:
-                frames.append((ys, xs, atoms, shift.copy()))
+            frames.append((ys + shift[:, :1], xs + shift[:, 1:], atoms, shift.copy()))
         imgs = [render_clean({**params, "y": y, "x": x, "atoms": a}, size=c, config=self.simulation, normalize=False)
                 for y, x, a, _ in frames]
         peak = imgs[0].reshape(b, -1).max(axis=1)[:, None, None]

@@ -75,7 +75,7 @@ class SupportTracker:
         """The restored frame (input units) for the next frame of the series."""
         if self.frames == 1:
             return restore_background(raw, atoms01, self.sigma)
-        from skimage.registration import phase_cross_correlation
+        from ..data.pairs import frame_shift
 
         r = np.asarray(raw, dtype=np.float64)
         a01 = np.asarray(atoms01, dtype=np.float64)
@@ -87,7 +87,7 @@ class SupportTracker:
             self._prev_smooth = None
         if self._prev_smooth is not None:
             # the current frame's content at p sat at p + step in the previous frame
-            step = phase_cross_correlation(self._prev_smooth, smooth, upsample_factor=10, normalization=None)[0]
+            step = frame_shift(self._prev_smooth, smooth)
             self._past = deque(((res, off + step) for res, off in self._past), maxlen=self.frames - 1)
         aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, off in self._past]
         self._past.appendleft((resid, np.zeros(2)))

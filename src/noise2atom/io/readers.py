@@ -95,6 +95,13 @@ _RSCIIO = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "em
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0}
 
 
+def frame_time_seconds(units, scale) -> float | None:
+    """The frame time in seconds from a navigation axis' units and scale (None unless a time unit)."""
+    u = str(units or "").strip()
+    scale = float(scale or 0)
+    return scale * _TIME_UNITS[u] if u in _TIME_UNITS and scale > 0 else None
+
+
 def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
     """The first image signal (2 signal axes, at most 1 navigation axis: the frames) of a file."""
     import importlib
@@ -123,10 +130,9 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
     sx, unit = float(space[-1].get("scale", 1.0) or 0), normalize_unit(space[-1].get("units"))
     if unit and sx > 0:
         cal["pixel_size"], cal["unit"] = sx, unit
-    if nav:
-        tu = str(nav[0].get("units") or "").strip()
-        if tu in _TIME_UNITS and float(nav[0].get("scale", 0) or 0) > 0:
-            cal["frame_time_s"] = float(nav[0]["scale"]) * _TIME_UNITS[tu]
+    seconds = frame_time_seconds(nav[0].get("units"), nav[0].get("scale")) if nav else None
+    if seconds:
+        cal["frame_time_s"] = seconds
     cal["metadata"] = {"reader": f"rsciio.{plugin}", "signals_in_file": len(signals),
                        "metadata": sig.get("metadata", {}), "axes": [dict(a) for a in axes]}
     return data, cal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -21,6 +22,19 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
+@contextmanager
+def _atomic(path: Path, suffix: str = ".partial"):
+    """Yield a temporary name beside ``path``; rename it onto ``path`` only when the block completes,
+    remove it when the block fails (an interrupted write never leaves a file under the final name)."""
+    tmp = path.with_name(path.name + suffix)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frames: int, frame_shape: tuple[int, int],
                       pixel_size: float | None = None, unit: str | None = None,
                       frame_time_s: float | None = None, overwrite: bool = False) -> Path:
@@ -33,7 +47,6 @@ def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frame
     import tifffile
 
     path = check_output(path, overwrite=overwrite)
-    tmp = path.with_name(path.name + ".partial")
     meta: dict = {"axes": "TYX"}
     kwargs: dict = {}
     if pixel_size:
@@ -52,15 +65,11 @@ def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frame
             count += 1
             yield f
 
-    try:
+    with _atomic(path) as tmp:
         tifffile.imwrite(tmp, checked(), shape=(n_frames, *frame_shape), dtype="float32", imagej=True,
                          metadata=meta, **kwargs)
         if count != n_frames:
             raise ValueError(f"{path}: got {count} frames, expected {n_frames}")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
     return path
 
 
@@ -82,9 +91,8 @@ def write_array(path: str | Path, frames: np.ndarray, *, overwrite: bool = False
         return write_tiff(path, frames, overwrite=overwrite)
     if suffix == ".npy":
         check_output(path, overwrite=overwrite)
-        tmp = path.with_name(path.name + ".partial.npy")
-        np.save(tmp, np.asarray(frames, dtype=np.float32))
-        os.replace(tmp, path)
+        with _atomic(path, ".partial.npy") as tmp:  # np.save would append .npy to any other name
+            np.save(tmp, np.asarray(frames, dtype=np.float32))
         return path
     raise InputError(f"{path}: cannot write '{path.suffix}' files; use .npy, .tif or .tiff")
 
@@ -103,18 +111,12 @@ def write_atoms_csv(path: str | Path, table: np.ndarray, *, pixel_size: float | 
     table = np.asarray(table, dtype=np.float64).reshape(-1, 4)
     calibrated = bool(pixel_size) and bool(unit)
     header = ["frame", "x_px", "y_px"] + ([f"x_{unit}", f"y_{unit}"] if calibrated else []) + ["intensity"]
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for t, y, x, v in table:
-                cal = [f"{x * pixel_size:.6g}", f"{y * pixel_size:.6g}"] if calibrated else []
-                w.writerow([int(t), f"{x:.3f}", f"{y:.3f}", *cal, f"{v:.6g}"])
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    with _atomic(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for t, y, x, v in table:
+            cal = [f"{x * pixel_size:.6g}", f"{y * pixel_size:.6g}"] if calibrated else []
+            w.writerow([int(t), f"{x:.3f}", f"{y:.3f}", *cal, f"{v:.6g}"])
     return path
 
 
@@ -142,11 +144,6 @@ def write_hspy(path: str | Path, frames: np.ndarray, *, pixel_size: float | None
                            "Processing": {"noise2atom": processing or {}}},
               "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
               "package_info": {"name": "noise2atom", "version": __version__}, "learning_results": {}, "models": {}}
-    tmp = path.with_name(path.name + ".partial")
-    try:
+    with _atomic(path) as tmp:
         file_writer(str(tmp), signal)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
     return path

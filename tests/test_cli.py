@@ -235,7 +235,7 @@ def test_demo_as_the_readme_runs_it_briefly(tmp_path):
     out = tmp_path / "demo"
     r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])
     assert r.exit_code == 0, r.output
-    for name in ("noisy.tif", "truth-atoms.tif", "denoised.tif", "model.n2a", "report.md", "report.json",
+    for name in ("noisy.tif", "truth-atoms.tif", "denoised.tif", "denoised-default.tif", "model.n2a", "report.md", "report.json",
                  "side_by_side.png", "css.png", "css.pdf", "losses.png"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())

@@ -83,3 +83,14 @@ def test_a_real_hspy_file_keeps_its_calibration():
     stack = signal_to_stack(hs.load(path))
     assert stack.data.shape == (5, 512, 512) and stack.unit == "nm"
     assert stack.pixel_size == pytest.approx(0.0092, abs=5e-5)
+
+
+@pytest.mark.skipif(not __import__("noise2atom.pretrained", fromlist=["x"]).DEFAULT_FILE.exists(),
+                    reason="the pretrained default model file is not in this checkout")
+def test_the_pretrained_default_needs_no_training(tiny_model):
+    _, movie = tiny_model
+    sig = _series(movie.noisy[:3])
+    out = denoise_signal(sig, "default")
+    assert out.data.shape == sig.data.shape and np.isfinite(out.data).all()
+    rec = out.metadata.Processing.noise2atom
+    assert rec.model == "default" and rec.trained_here is False

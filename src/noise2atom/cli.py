@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
+from .config import BACKGROUND_MODES, PRESETS, ConfigError, RunConfig, preset_config
 from .errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -100,6 +100,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                          "preset's, or 0 when --epochs or --pair-steps 0 asks for the paper's game)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
+          init: Optional[str] = typer.Option(
+              None, help="Fine-tune a model instead of starting fresh: 'default' (the pretrained one) or a "
+                         "model file; its configuration is used, with 300 pair steps unless --pair-steps"),
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
           overwrite: bool = typer.Option(False, help="Replace an existing model file"),
           verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
@@ -110,6 +113,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
 
     _setup_logging(verbose)
     workdir = workdir or out.with_name(out.name + ".run")
+    init_model = None
     try:
         if out.exists() and not (overwrite or resume):
             raise InputError(f"{out}: model file exists; pass --overwrite to replace it or --resume to continue")
@@ -124,7 +128,14 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             if not resume and (workdir / "last.pt").exists() and not overwrite:
                 raise InputError(f"{workdir}: holds checkpoints of an earlier run; pass --resume to continue "
                                  "it or --overwrite to start again")
-            if config_file is not None:
+            if init is not None:
+                from .pretrained import FINETUNE_STEPS, finetune_config, resolve_model
+
+                if config_file is not None:
+                    raise InputError("--init and --config both give a configuration: choose one")
+                init_model = resolve_model(init, device="cpu")
+                config = finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS)
+            elif config_file is not None:
                 try:
                     config = RunConfig.from_dict(json.loads(config_file.read_text()))
                 except (OSError, json.JSONDecodeError) as exc:
@@ -158,10 +169,11 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
         fh = logging.FileHandler(workdir / "train.log")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
-        log.info("training preset=%s seed=%d on %s (work folder %s)", config.preset, config.seed, input, workdir)
+        log.info("training preset=%s seed=%d on %s (work folder %s)%s", config.preset, config.seed, input, workdir,
+                 f", starting from {init}" if init_model is not None else "")
         with _progress() as bar:
             result = model.fit(input, minutes=minutes, workdir=workdir, resume=resume,
-                               progress=_training_task(bar))
+                               progress=_training_task(bar), init=init_model)
         model.save(out, overwrite=True)
         plot_losses(workdir / "losses.csv", workdir / "losses.png",
                     cycle_limit=config.train.convergence_cycle, lfc_limit=config.train.convergence_lfc)
@@ -178,7 +190,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
 
 @app.command()
 def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder)"),
-            model: Path = typer.Option(..., "--model", "-m", help="Trained model file"),
+            model: str = typer.Option("default", "--model", "-m",
+                                      help="Trained model file, or 'default': the pretrained model shipped with "
+                                           "noise2atom (no training)"),
             out: Path = typer.Option(..., "--out", "-o", help="Output: float32 ImageJ TIFF stack, or .hspy"),
             tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),
             overlap: Optional[int] = typer.Option(None, help="Tile overlap in px"),
@@ -193,22 +207,27 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
+            precision: str = typer.Option("fp32", help="fp32, or bf16 / fp16 autocast (for GPUs: faster, "
+                                                       "see docs/performance.md)"),
             overwrite: bool = typer.Option(False, help="Replace an existing output file"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Denoise a series with a trained model and write a float32 TIFF stack (or a .hspy file)."""
+    """Denoise a series (with the pretrained default model, or a trained one) and write a float32 TIFF
+    stack (or a .hspy file) with the input's calibration."""
     from ._version import __version__
     from .io import check_frames, check_output, read_stack, write_hspy, write_tiff_stream
-    from .model import Noise2Atom
+    from .pretrained import resolve_model
 
     _setup_logging(verbose)
     try:
         check_output(out, overwrite=overwrite)
         if background is not None and background not in BACKGROUND_MODES:
             raise ConfigError(f"--background {background!r}: choose one of {', '.join(BACKGROUND_MODES)}")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"--precision {precision!r}: choose fp32, bf16 or fp16")
         if out.suffix.lower() not in (".tif", ".tiff", ".hspy"):
             raise InputError(f"{out}: denoised series are written as ImageJ TIFF or HyperSpy files; use a .tif, "
                              ".tiff or .hspy name")
-        net = Noise2Atom.load(model, device=device)
+        net = resolve_model(model, device=device)
         stack = read_stack(input)
         check_frames(stack)
         with _progress() as bar:
@@ -216,7 +235,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
                                       batch_size=batch, rescale=rescale, name=stack.name,
                                       background=background, background_frames=background_frames, tta=tta,
-                                      on_frame=lambda i: bar.advance(task))
+                                      on_frame=lambda i: bar.advance(task), precision=precision,
+                                      normalization=net.normalization_for(stack.data, name=stack.name,
+                                                                          saturation=stack.saturation))
             if out.suffix.lower() == ".hspy":  # held in memory: RosettaSciIO writes whole arrays
                 record = {"noise2atom_version": __version__, "source": str(input), "model": str(model),
                           "background": background or net.config.denoise.background, "rescale": rescale,
@@ -236,8 +257,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
 @app.command()
 def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy one with --model"),
           out: Path = typer.Option(..., "--out", "-o", help="CSV of atom positions to write"),
-          model: Optional[Path] = typer.Option(None, "--model", "-m",
-                                               help="Denoise INPUT with this model first (atoms alone)"),
+          model: Optional[str] = typer.Option(None, "--model", "-m",
+                                              help="Denoise INPUT with this model file first (atoms alone); "
+                                                   "'default': the pretrained model"),
           threshold: float = typer.Option(0.25, min=0.0, max=1.0,
                                           help="Smallest peak height, as a fraction of each frame's range"),
           min_distance: int = typer.Option(2, min=1, help="Smallest distance between two atoms, px"),
@@ -266,12 +288,13 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
         if figure_frame >= len(stack):
             raise InputError(f"{input}: --figure-frame {figure_frame}, but the series has {len(stack)} frames")
         if model is not None:
-            from .model import Noise2Atom
+            from .pretrained import resolve_model
 
-            net = Noise2Atom.load(model, device=device)
+            net = resolve_model(model, device=device)
+            nz = net.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
             with _progress() as bar:
                 task = bar.add_task("denoise", total=len(stack), info="")
-                frames = np.stack(list(net.denoise_iter(stack.data, name=stack.name, rescale=True,
+                frames = np.stack(list(net.denoise_iter(stack.data, name=stack.name, rescale=True, normalization=nz,
                                                         background="remove", on_frame=lambda i: bar.advance(task))))
         else:
             frames = stack.data
@@ -384,6 +407,8 @@ def benchmark(out: Path = typer.Option(..., "--out", "-o", help="Folder for resu
               input: Optional[list[Path]] = typer.Option(None, "--input", help="Real series (no truth: CSS and "
                                                                               "predictive only); repeatable"),
               seed: int = typer.Option(0),
+              preset: str = typer.Option("small", help="noise2atom's preset where it trains on a set "
+                                                        "(paper: for a GPU)"),
               overwrite: bool = typer.Option(False, help="Write into a non-empty --out folder")) -> None:
     """Run denoisers on the arena's synthetic movies (and real series) and write tables and figures."""
     from .bench.methods import METHODS
@@ -391,7 +416,9 @@ def benchmark(out: Path = typer.Option(..., "--out", "-o", help="Folder for resu
 
     _setup_logging()
     try:
-        kw: dict = {"seed": seed, "gradient": gradient}
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        kw: dict = {"seed": seed, "gradient": gradient, "preset": preset}
         if methods:
             chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
             unknown = [m for m in chosen if m not in METHODS]

@@ -16,9 +16,13 @@ from .errors import InputError
 from .io import read_stack, write_tiff
 from .metrics import atom_score, css, predictive_r2, psnr, ssim
 from .model import Noise2Atom
+from .pretrained import DEFAULT_FILE, load_default
 from .report import plot_css, plot_losses, plot_side_by_side
 
 log = logging.getLogger("noise2atom")
+
+
+DEFAULT_ROW = "pretrained default (no training)"
 
 
 def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, input_path: str | Path | None = None,
@@ -57,23 +61,23 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
     numbers: dict = {"source": source, "training": result.to_dict(),
                      "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs,
                                 "context_frames": model.config.model.context_frames}}
-    rows = {"noisy": noisy, "noise2atom": denoised}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
+    estimates = {"noisy": noisy, "gaussian σ=1.5 px": gauss}
+    if DEFAULT_FILE.exists():  # the shipped model, no training: what `noise2atom denoise` does without --model
+        estimates[DEFAULT_ROW] = load_default(device=model.device).denoise(noisy)
+        write_tiff(out / "denoised-default.tif", estimates[DEFAULT_ROW], pixel_size=pixel_size, unit=unit)
+    estimates["noise2atom"] = denoised
+    rows = {k: v for k, v in estimates.items() if not k.startswith("gaussian")}
     css_values = {}
     if len(noisy) >= 2:
-        numbers["predictive_r2"] = {"noisy": predictive_r2(noisy, noisy),
-                                    "gaussian σ=1.5 px": predictive_r2(gauss, noisy),
-                                    "noise2atom": predictive_r2(denoised, noisy)}
+        numbers["predictive_r2"] = {k: predictive_r2(v, noisy) for k, v in estimates.items()}
         css_values = {name: css(arr).mean for name, arr in rows.items()}
         numbers["css"] = css_values
     if truth is not None:
-        numbers["psnr_db_vs_truth"] = {"noisy": psnr(noisy, truth), "gaussian σ=1.5 px": psnr(gauss, truth),
-                                       "noise2atom": psnr(denoised, truth)}
-        numbers["ssim_vs_truth"] = {"noisy": ssim(noisy, truth), "gaussian σ=1.5 px": ssim(gauss, truth),
-                                    "noise2atom": ssim(denoised, truth)}
+        numbers["psnr_db_vs_truth"] = {k: psnr(v, truth) for k, v in estimates.items()}
+        numbers["ssim_vs_truth"] = {k: ssim(v, truth) for k, v in estimates.items()}
         numbers["atom_f1"] = {name: atom_score(arr, movie.positions, radius_px=1.5).to_dict() for name, arr in
-                              (("noisy", noisy), ("gaussian σ=1.5 px", gauss), ("noise2atom", denoised),
-                               ("truth (atoms)", truth))}
+                              [*estimates.items(), ("truth (atoms)", truth)]}
         rows["truth (atoms)"] = truth
         if len(noisy) >= 2:
             css_values["truth (atoms)"] = css(truth).mean
@@ -128,5 +132,7 @@ def _markdown(n: dict) -> str:
         lines.append("")
     lines += ["Figures: `side_by_side.png` (noisy / denoised / truth, CSS in the corner), `css.png` and `css.pdf` "
               "(CSS of each consecutive pair over time), `losses.png` (the training losses; those of the paper's "
-              "Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`.", ""]
+              "Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`"
+              + (", `denoised-default.tif` (the pretrained default model, no training)" if DEFAULT_ROW in n.get("css", {})
+                 or DEFAULT_ROW in n.get("psnr_db_vs_truth", {}) else "") + ".", ""]
     return "\n".join(lines)

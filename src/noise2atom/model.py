@@ -34,6 +34,8 @@ log = logging.getLogger("noise2atom")
 
 MODEL_FORMAT = "noise2atom-model"
 MODEL_FORMAT_VERSION = 1
+#: tiles per forward pass at least, on a GPU (:meth:`Noise2Atom.default_batch`)
+GPU_MIN_BATCH = 32
 
 
 def as_stack(data) -> Stack:
@@ -108,24 +110,19 @@ class Noise2Atom:
             pairs = self.normalization.forward(stack.data[np.where(idx + 1 < len(stack), idx + 1, idx - 1)])
         sampler = None
         if self.config.train.pair_steps > 0:
-            from .data.pairs import PairSampler, background_maps, fit_pair_model, measure_drift
+            from .data.pairs import sampler_for_series
 
-            block = stack.data[start:start + 16]  # consecutive frames: their differences are noise
-            bpx = self.config.train.pair_background_px
-            fit, _ = fit_pair_model(block, name=stack.name, background_px=bpx)
-            bg = background_maps(np.asarray(frames, dtype=np.float64), fit.atom_variance_px2, bpx)
-            k = self.config.model.context_frames
-            shifts = measure_drift(block) if k > 0 else None
-            sampler = PairSampler(fit, bg, self.normalization, self.config.simulation, d.crop_px,
-                                  np.random.default_rng([self.config.seed, 11]), context=k, shifts=shifts,
-                                  change_prob=self.config.train.pair_change_prob)
-            log.info("%s: pair model %s%s", stack.name, fit.to_dict(),
+            sampler = sampler_for_series(stack.data, frames, self.normalization, self.config,
+                                         np.random.default_rng([self.config.seed, 11]), name=stack.name)
+            shifts = sampler.shifts if sampler.context > 0 else None
+            log.info("%s: pair model %s%s", stack.name, sampler.fit.to_dict(),
                      "" if shifts is None else f", drift std (y, x) {np.round(shifts.std(axis=0), 2).tolist()} px")
         return stack, self.normalization.forward(frames), self.normalization.forward(val), pairs, sampler
 
     def fit(self, data, *, epochs: int | None = None, minutes: float | None = None, max_steps: int | None = None,
             workdir: str | Path | None = None, resume: bool = False,
-            progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
+            progress: Callable[[int, int, dict], None] | None = None,
+            init: "Noise2Atom | None" = None) -> TrainResult:
         """Train on a noisy series (path, array or Stack).
 
         Parameters
@@ -138,14 +135,24 @@ class Noise2Atom:
             Folder for ``losses.csv`` and checkpoints; needed for ``resume``.
         resume : bool
             Continue from the newest checkpoint in ``workdir`` (same configuration required).
+        init : Noise2Atom, optional
+            Start Ms2c from this model's weights (fine-tuning, e.g. :meth:`default`); its network must
+            have the same shape (``model`` section) as this one's.
         """
         if epochs is not None:
             self.config = self.config.with_updates(train={"epochs": int(epochs)})
         if resume and workdir is None:
             raise ConfigError("resume=True needs the workdir of the interrupted run")
         stack, frames, val_frames, pairs, sampler = self.prepare(data)
+        init_s2c = None
+        if init is not None:
+            if init.config.model != self.config.model:
+                raise ConfigError("the model to start from has another network shape (model section "
+                                  f"{init.config.model.__dict__} vs {self.config.model.__dict__}); start "
+                                  "from one of the same preset and context frames")
+            init_s2c = {k: v.detach().to("cpu") for k, v in init.s2c.state_dict().items()}
         trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
-                          val_frames=val_frames, pair_frames=pairs, pair_sampler=sampler)
+                          val_frames=val_frames, pair_frames=pairs, pair_sampler=sampler, init_s2c=init_s2c)
         if resume and not trainer.resume():
             log.warning("no checkpoint in %s; starting a new run", workdir)
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None
@@ -154,24 +161,61 @@ class Noise2Atom:
         self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
                        "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed,
                        **({"pair_model": sampler.fit.to_dict()} if sampler is not None else {}),
+                       **({"init": init.record.get("name", "a Noise2Atom model")} if init is not None else {}),
                        **({"drift_std_px": np.round(sampler.shifts.std(axis=0), 3).tolist()}
                           if sampler is not None and sampler.context > 0 else {})}
         return result
 
     # -- inference -----------------------------------------------------------------------------
+    @property
+    def generic(self) -> bool:
+        """True for a model trained on many series (the pretrained default): it normalises each input
+        on its own instead of applying the normalisation of its training data."""
+        return self.record.get("normalization") == "per input"
+
+    def normalization_for(self, frames: np.ndarray, *, name: str = "array",
+                          saturation: float | None = None) -> Normalization:
+        """The intensity normalisation used on ``frames`` (T, Y, X): the training data's, or (for a
+        :attr:`generic` model) one fitted on up to ``data.n_frames`` frames of the input itself."""
+        if not self.generic:
+            if self.normalization is None:
+                raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
+            return self.normalization
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        d = self.config.data
+        idx = sample_frame_indices(len(frames), d.n_frames, np.random.default_rng([self.config.seed, 7]))
+        return Normalization.fit(np.asarray(frames[idx], dtype=np.float32), low_percentile=d.low_percentile,
+                                 high_percentile=d.high_percentile, saturation=saturation, name=name)
+
+    def default_batch(self) -> int:
+        """Tiles per forward pass when none is given: the configuration's, and at least
+        :data:`GPU_MIN_BATCH` on a GPU (the same output, 1.7x the frames/s at 512²-2048² on an H200;
+        docs/performance.md)."""
+        b = self.config.denoise.batch_size
+        return max(b, GPU_MIN_BATCH) if self.device.type == "cuda" else b
+
     def denoise_iter(self, frames, *, tile_px: int | None = -1, overlap_px: int | None = None,
                      batch_size: int | None = None, rescale: bool = False, name: str = "array",
                      tta: bool | None = None, background: str | None = None,
-                     background_frames: int | None = None, on_frame: Callable[[int], None] | None = None):
+                     background_frames: int | None = None, on_frame: Callable[[int], None] | None = None,
+                     normalization: Normalization | None = None, precision: str = "fp32"):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
         configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
         alone; ``"keep"``: atoms on the input's smooth background, averaged over
         ``background_frames`` registered frames) default to the model's ``denoise`` configuration.
+        ``normalization`` defaults to :meth:`normalization_for` (a :attr:`generic` model then needs
+        ``frames`` as one array). ``precision`` ``"bf16"``/``"fp16"`` runs the network under
+        autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
         """
-        if self.normalization is None:
-            raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
+        if normalization is None:
+            if self.generic and not (isinstance(frames, np.ndarray) and frames.ndim in (2, 3)):
+                raise RuntimeError("a generic model normalises each input on its own: pass the frames as one "
+                                   "(T, Y, X) array, or normalization=model.normalization_for(frames)")
+            normalization = self.normalization_for(frames, name=name)
         dc = self.config.denoise
         tile = dc.tile_px if tile_px == -1 else tile_px
         overlap = dc.overlap_px if overlap_px is None else overlap_px
@@ -185,7 +229,7 @@ class Noise2Atom:
             raise ConfigError(f"tile_px={tile} must be a multiple of {self.config.model.size_multiple} and >= 32")
         if tile is not None and not 0 <= overlap <= tile // 2:
             raise ConfigError(f"overlap_px={overlap} must be in [0, tile_px/2] (tile_px={tile})")
-        nz = self.normalization
+        nz = normalization
         raw_frames: deque[np.ndarray] = deque()  # the raw frames whose output is still to come
 
         def checked():
@@ -204,9 +248,9 @@ class Noise2Atom:
         k = self.config.model.context_frames
         inputs = causal_stacks(checked(), k) if k > 0 else checked()
         for out in denoise_frames(self.s2c, inputs, tile_px=tile, overlap_px=overlap,
-                                  batch_size=batch_size or dc.batch_size,
+                                  batch_size=batch_size or self.default_batch(),
                                   size_multiple=self.config.model.size_multiple, device=self.device,
-                                  tta=tta, on_frame=on_frame):
+                                  tta=tta, on_frame=on_frame, precision=precision):
             if background == "keep":
                 full = support.add(raw_frames.popleft(), out)  # input units
                 yield full if rescale else (nz.forward(full) + 1.0) * 0.5
@@ -224,9 +268,10 @@ class Noise2Atom:
         ndarray (T, Y, X) float32, in [0, 1] (``rescale=False``) or in the input's units.
         """
         stack = as_stack(data)
+        nz = self.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
-                                     background_frames=background_frames, on_frame=on_frame))
+                                     background_frames=background_frames, on_frame=on_frame, normalization=nz))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------
@@ -240,8 +285,14 @@ class Noise2Atom:
         self.s2c.to(self.device)
         return x, y.clone()
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the model as one safetensors file (weights + JSON header); reloads it to check."""
+    def save(self, path: str | Path, *, overwrite: bool = False, denoiser_only: bool = False,
+             half: bool = False) -> Path:
+        """Write the model as one safetensors file (weights + JSON header); reloads it to check.
+
+        ``denoiser_only`` keeps Ms2c alone (what denoising and fine-tuning need; Mc2s and the critic
+        are rebuilt fresh on load); ``half`` stores the weights as float16 (they are rounded in this
+        model too, so the file reproduces it exactly). Both shrink the file: the shipped default.
+        """
         from safetensors.torch import save_file
 
         if self.normalization is None:
@@ -249,10 +300,17 @@ class Noise2Atom:
         path = Path(path)
         if path.exists() and not overwrite:
             raise InputError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
+        nets = (("s2c", self.s2c),) if denoiser_only else (("s2c", self.s2c), ("c2s", self.c2s), ("critic", self.critic))
         tensors = {}
-        for prefix, net in (("s2c", self.s2c), ("c2s", self.c2s), ("critic", self.critic)):
+        for prefix, net in nets:
+            if half:
+                with torch.no_grad():
+                    for v in net.state_dict().values():
+                        if v.is_floating_point():
+                            v.copy_(v.half().float())
             for k, v in net.state_dict().items():
-                tensors[f"{prefix}.{k}"] = v.detach().to("cpu").contiguous()
+                v = v.detach().to("cpu")
+                tensors[f"{prefix}.{k}"] = (v.half() if half and v.is_floating_point() else v).contiguous()
         ex_in, ex_out = self._example()
         tensors["example.input"], tensors["example.output"] = ex_in, ex_out
         meta = {
@@ -261,6 +319,7 @@ class Noise2Atom:
             "config": json.dumps(self.config.to_dict()),
             "normalization": json.dumps(self.normalization.to_dict()),
             "record": json.dumps(self.record, default=str),
+            "parts": "s2c" if denoiser_only else "all",
         }
         tmp = path.with_name(path.name + ".partial")
         save_file(tensors, str(tmp), metadata=meta)
@@ -294,8 +353,13 @@ class Noise2Atom:
         except (KeyError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: model header is invalid ({exc})") from exc
         model = cls(config, device="cpu")
-        for prefix, net in (("s2c", model.s2c), ("c2s", model.c2s), ("critic", model.critic)):
-            sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        parts = meta.get("parts", "all")
+        if parts not in ("all", "s2c"):
+            raise InputError(f"{path}: model header is invalid (parts {parts!r})")
+        nets = (("s2c", model.s2c),) if parts == "s2c" else (("s2c", model.s2c), ("c2s", model.c2s), ("critic", model.critic))
+        for prefix, net in nets:
+            sd = {k[len(prefix) + 1:]: v.float() if v.is_floating_point() else v
+                  for k, v in tensors.items() if k.startswith(prefix + ".")}
             try:
                 net.load_state_dict(sd, strict=True)
             except RuntimeError as exc:

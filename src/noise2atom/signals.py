@@ -53,9 +53,10 @@ def denoise_signal(signal, model=None, *, background: str | None = None, tta: bo
     ----------
     signal : hyperspy Signal2D
         Navigation dimension 0 (one image) or 1 (the frames).
-    model : Noise2Atom, path of a model file, or None
-        None trains the ``preset`` on the signal itself for at most ``minutes`` (the paper trains
-        per data set; see the README for what that costs).
+    model : Noise2Atom, path of a model file, ``"default"``, or None
+        ``"default"`` uses the pretrained model shipped with noise2atom (no training); None trains
+        the ``preset`` on the signal itself for at most ``minutes`` (the paper trains per data set;
+        see the README for when each is better).
     background, tta : optional
         As for :meth:`Noise2Atom.denoise` (default: the model's).
     rescale : bool
@@ -77,7 +78,9 @@ def denoise_signal(signal, model=None, *, background: str | None = None, tta: bo
         net.fit(stack, minutes=minutes)
         source = f"trained on this signal ({preset} preset, {minutes:g} min budget)"
     elif isinstance(model, (str, Path)):
-        net = Noise2Atom.load(model)
+        from .pretrained import resolve_model
+
+        net = resolve_model(model)
         source = str(model)
     elif isinstance(model, Noise2Atom):
         net, source = model, "a Noise2Atom object"

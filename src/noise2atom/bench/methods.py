@@ -270,38 +270,78 @@ def noise2void(noisy, *, seed: int = 0, minutes: float = 1.0, **_):
 _N2A_LAST: dict = {}  # the last trained model, so both noise2atom outputs come from one training
 
 
-def _noise2atom_model(noisy, seed: int, minutes: float, preset: str):
-    """(model, params, fit seconds) for this series and budget; trained once, reused by the second output."""
+def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str = "fresh"):
+    """(model, params, fit seconds) for this series and budget; trained once, reused by the second output.
+
+    ``start``: ``"fresh"`` trains the preset from scratch (the paper's way, one model per series);
+    ``"default"`` uses the pretrained default as it is; ``"tuned"`` fine-tunes the default on the
+    series (``noise2atom train --init default``).
+    """
     import hashlib
 
     from ..config import preset_config
     from ..model import Noise2Atom
+    from ..pretrained import DEFAULT_FILE, FINETUNE_STEPS, finetune_config, load_default
 
-    key = (hashlib.sha1(np.ascontiguousarray(noisy).tobytes()).hexdigest(), noisy.shape, seed, minutes, preset)
+    if start != "fresh" and not DEFAULT_FILE.exists():
+        raise MethodUnavailable(f"the pretrained default model is not installed ({DEFAULT_FILE})")
+    key = (hashlib.sha1(np.ascontiguousarray(noisy).tobytes()).hexdigest(), noisy.shape, seed, minutes, preset, start)
     if _N2A_LAST.get("key") != key:
         t0 = time.perf_counter()
-        model = Noise2Atom(preset_config(preset, seed=seed))
-        with tempfile.TemporaryDirectory() as tmp:
-            result = model.fit(noisy, minutes=minutes, workdir=tmp)
-        params = {"steps": result.steps, "kept_step": result.kept_step, "restarts": result.restarts, "preset": preset}
+        if start == "default":
+            model = load_default()
+            params = {"start": start, "steps": 0}
+        else:
+            init = load_default() if start == "tuned" else None
+            config = (finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS) if init is not None
+                      else preset_config(preset, seed=seed))
+            model = Noise2Atom(config)
+            with tempfile.TemporaryDirectory() as tmp:
+                result = model.fit(noisy, minutes=minutes, workdir=tmp, init=init)
+            params = {"start": start, "steps": result.steps, "kept_step": result.kept_step,
+                      "restarts": result.restarts, "preset": config.preset}
         _N2A_LAST.clear()
         _N2A_LAST.update(key=key, model=model, params=params, fit=time.perf_counter() - t0)
         return model, params, _N2A_LAST["fit"]
     return _N2A_LAST["model"], {**_N2A_LAST["params"], "reused_training": True}, 0.0
 
 
+def _noise2atom_output(noisy, seed, minutes, preset, start, background):
+    model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
+    extra = {"background": "keep"} if background == "keep" else {}
+    return Output(model.denoise(noisy, background=background), {**params, **extra}, fit)
+
+
 def noise2atom(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
     """This package: Noise2Atom trained on the series for ``minutes`` (the small preset on CPU); the
     default output, atoms alone."""
-    model, params, fit = _noise2atom_model(noisy, seed, minutes, preset)
-    return Output(model.denoise(noisy, background="remove"), params, fit)
+    return _noise2atom_output(noisy, seed, minutes, preset, "fresh", "remove")
 
 
 def noise2atom_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
     """The same model as ``noise2atom`` (trained once for both when they run on one series), output
     with ``--background keep``: the atoms on the input's smooth support."""
-    model, params, fit = _noise2atom_model(noisy, seed, minutes, preset)
-    return Output(model.denoise(noisy, background="keep"), {**params, "background": "keep"}, fit)
+    return _noise2atom_output(noisy, seed, minutes, preset, "fresh", "keep")
+
+
+def noise2atom_default(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
+    """The pretrained default model, no training on the series (atoms alone)."""
+    return _noise2atom_output(noisy, seed, minutes, preset, "default", "remove")
+
+
+def noise2atom_default_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
+    """The pretrained default model with ``--background keep``."""
+    return _noise2atom_output(noisy, seed, minutes, preset, "default", "keep")
+
+
+def noise2atom_tuned(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
+    """The pretrained default fine-tuned on the series (``train --init default``; atoms alone)."""
+    return _noise2atom_output(noisy, seed, minutes, preset, "tuned", "remove")
+
+
+def noise2atom_tuned_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
+    """The fine-tuned default with ``--background keep``."""
+    return _noise2atom_output(noisy, seed, minutes, preset, "tuned", "keep")
 
 
 TKREM_ENV = "NOISE2ATOM_TKREM_PYTHON"
@@ -371,6 +411,11 @@ METHODS: dict[str, Callable[..., Output]] = {
     "tk-r-em": tk_r_em,
     "noise2atom": noise2atom,
     "noise2atom-support": noise2atom_support,
+    "noise2atom-default": noise2atom_default,
+    "noise2atom-default-support": noise2atom_default_support,
+    "noise2atom-tuned": noise2atom_tuned,
+    "noise2atom-tuned-support": noise2atom_tuned_support,
 }
 TEMPORAL = {"temporal", "svt"}       # use neighbouring frames: scored for prediction by a causal run
-LEARNED = {"noise2void", "noise2atom", "noise2atom-support"}  # take a training budget in minutes
+LEARNED = {"noise2void", "noise2atom", "noise2atom-support", "noise2atom-default", "noise2atom-default-support",
+           "noise2atom-tuned", "noise2atom-tuned-support"}  # take a training budget in minutes

@@ -206,6 +206,18 @@ def add_noise(expected: np.ndarray, fit: NoiseFit, rng: np.random.Generator) -> 
     return ((1 - w) * counts[..., 1:] + w * counts[..., :-1]).astype(np.float32)
 
 
+def movie_peak(imgs: list[np.ndarray]) -> np.ndarray:
+    """(b, 1, 1) brightness scale of b short movies (``imgs[0]`` the current frame): the current
+    frame's peak, but at least half the brightest frame's, so that a frame whose atoms have all left
+    the crop (only their far tails remain, ~1e-10) cannot blow the earlier frames up; 1 for empty
+    movies."""
+    b = imgs[0].shape[0]
+    now = imgs[0].reshape(b, -1).max(axis=1)
+    every = np.max([im.reshape(b, -1).max(axis=1) for im in imgs], axis=0)
+    peak = np.maximum(now, 0.5 * every)
+    return np.where(peak > 0, peak, 1.0)[:, None, None]
+
+
 class PairSampler:
     """(noisy, clean) batches matched to a series: clean from the paper's simulator, noise measured.
 
@@ -287,8 +299,7 @@ class PairSampler:
             frames.append((ys + shift[:, :1], xs + shift[:, 1:], atoms, shift.copy()))
         imgs = [render_clean({**params, "y": y, "x": x, "atoms": a}, size=c, config=self.simulation, normalize=False)
                 for y, x, a, _ in frames]
-        peak = imgs[0].reshape(b, -1).max(axis=1)[:, None, None]
-        peak = np.where(peak > 0, peak, 1.0)
+        peak = movie_peak(imgs)
         t, h, w = self.backgrounds.shape
         ti = rng.integers(0, t, size=b)
         y0 = rng.integers(0, h - c + 1, size=b)
@@ -305,3 +316,53 @@ class PairSampler:
             noisy[i, :first] = noisy[i, first]
         clean = (2.0 * np.clip(imgs[0] / peak, 0.0, 1.0) - 1.0).astype(np.float32)
         return noisy, clean[:, None]
+
+
+def sampler_for_series(raw: np.ndarray, train_frames: np.ndarray, normalization: Normalization, config,
+                       rng: np.random.Generator, *, name: str = "array") -> PairSampler:
+    """The :class:`PairSampler` of one raw series under a :class:`~noise2atom.config.RunConfig`:
+    noise, atoms and drift measured on the 16 consecutive frames in its middle, backgrounds from
+    ``train_frames`` (raw, the frames sampled for training)."""
+    start = max(0, len(raw) // 2 - 4)
+    block = np.asarray(raw[start:start + 16])  # consecutive frames: their differences are noise
+    bpx = config.train.pair_background_px
+    fit, _ = fit_pair_model(block, name=name, background_px=bpx)
+    bg = background_maps(np.asarray(train_frames, dtype=np.float64), fit.atom_variance_px2, bpx)
+    k = config.model.context_frames
+    shifts = measure_drift(block) if k > 0 else None
+    return PairSampler(fit, bg, normalization, config.simulation, config.data.crop_px, rng, context=k,
+                       shifts=shifts, change_prob=config.train.pair_change_prob)
+
+
+class MixedPairSampler:
+    """Pairs drawn from several :class:`PairSampler` at once: each sample of a batch comes from one of
+    them, chosen at random with the given weights (a model for many series: the pretrained default).
+
+    Each sampler keeps the normalisation of its own series, so the network learns what it will see at
+    inference, where every input is normalised on its own (``Noise2Atom.generic``).
+    """
+
+    def __init__(self, samplers: list[PairSampler], rng: np.random.Generator, weights=None):
+        if not samplers:
+            raise ValueError("MixedPairSampler needs at least one sampler")
+        contexts = {s.context for s in samplers}
+        sizes = {s.size for s in samplers}
+        if len(contexts) != 1 or len(sizes) != 1:
+            raise ValueError(f"samplers differ in context {sorted(contexts)} or crop size {sorted(sizes)}")
+        self.samplers = list(samplers)
+        w = np.ones(len(samplers)) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.weights = w / w.sum()
+        self.context, self.size = contexts.pop(), sizes.pop()
+        self.rng = rng
+
+    def batch(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        counts = self.rng.multinomial(b, self.weights)
+        noisy, clean = [], []
+        for s, n in zip(self.samplers, counts):
+            if n:
+                s.rng = self.rng  # one stream for all: resuming restores it
+                x, y = s.batch(int(n))
+                noisy.append(x)
+                clean.append(y)
+        order = self.rng.permutation(b)
+        return np.concatenate(noisy)[order], np.concatenate(clean)[order]

@@ -19,30 +19,42 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+#: ``precision`` names -> autocast dtypes (None: float32 throughout)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @torch.inference_mode()
-def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device, *, tta: bool = False) -> np.ndarray:
+def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device, *, tta: bool = False,
+              precision: str = "fp32") -> np.ndarray:
     """(n, t, t) or (n, c, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output
     mapped by (y+1)/2). ``c`` channels: a causal stack per tile (``model.context_frames`` + 1).
+
+    ``precision`` ``"bf16"`` or ``"fp16"`` runs the network under autocast (for GPUs; on CPU bf16
+    is allowed but rarely faster); the output is float32 either way.
 
     ``tta``: the mean over the 4 mirror images of each tile (none, x, y, both; each undone on the
     output). No 90° rotations: they would turn the scan direction, along which the noise of a STEM
     frame is correlated, into the slow direction, which the network never saw.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
     x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
-    x = (x[:, None] if x.ndim == 3 else x).to(device)
-    if not tta:
-        y = net(x)
-    else:
-        y = torch.zeros_like(x[:, :1])
-        for dims in ((), (3,), (2,), (2, 3)):
-            y += torch.flip(net(torch.flip(x, dims)), dims) if dims else net(x)
-        y /= 4
+    x = (x[:, None] if x.ndim == 3 else x).to(device, non_blocking=True)
+    with torch.autocast(device_type=torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        if not tta:
+            y = net(x).float()
+        else:
+            y = torch.zeros_like(x[:, :1])
+            for dims in ((), (3,), (2,), (2, 3)):
+                y += (torch.flip(net(torch.flip(x, dims)), dims) if dims else net(x)).float()
+            y /= 4
     return (y[:, 0].float().cpu().numpy() + 1.0) * 0.5
 
 
 def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_px: int | None, overlap_px: int,
                    batch_size: int, size_multiple: int, device: torch.device, tta: bool = False,
-                   on_frame: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+                   on_frame: Callable[[int], None] | None = None, precision: str = "fp32") -> Iterator[np.ndarray]:
     """Denoise normalised frames one by one.
 
     Parameters
@@ -58,6 +70,8 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
         Tiles per forward pass.
     tta : bool
         Average over the 4 mirror images of each tile or frame.
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast dtype of the network (:func:`run_tiles`).
 
     Yields
     ------
@@ -70,7 +84,7 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
             ph, pw = _round_up(h, size_multiple), _round_up(w, size_multiple)
             lead = [(0, 0)] * (frame.ndim - 2)
             padded = np.pad(frame, lead + [(0, ph - h), (0, pw - w)], mode="symmetric")
-            yield run_tiles(net, padded[None], device, tta=tta)[0, :h, :w]
+            yield run_tiles(net, padded[None], device, tta=tta, precision=precision)[0, :h, :w]
             if on_frame:
                 on_frame(i)
         return
@@ -83,7 +97,7 @@ def denoise_frames(net: torch.nn.Module, frames: Iterable[np.ndarray], *, tile_p
     def flush():
         nonlocal done
         if queue:
-            out = run_tiles(net, np.stack([t for _, _, t in queue]), device, tta=tta)
+            out = run_tiles(net, np.stack([t for _, _, t in queue]), device, tta=tta, precision=precision)
             for (b, idx, _), o in zip(queue, out):
                 b.add(idx, o)
             queue.clear()

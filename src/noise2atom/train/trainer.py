@@ -78,16 +78,22 @@ class Trainer:
     val_frames : ndarray (V, Y, X) float32 in [-1, 1], optional
         Consecutive frames (sides multiples of 2**depth) on which the predictive score chooses the
         weights to keep (``train.select_best``); default: the centre of the first 8 of ``frames``.
+    pair_sampler : optional
+        Anything with ``batch(n) -> (noisy, clean)`` and a settable numpy ``rng``
+        (:class:`noise2atom.data.pairs.PairSampler`, :class:`noise2atom.data.pairs.MixedPairSampler`).
+    init_s2c : dict, optional
+        A state dict Ms2c starts from (and restarts from) instead of fresh weights: fine-tuning.
     """
 
     def __init__(self, config: RunConfig, frames: np.ndarray, *, device=None, workdir: Path | None = None,
                  name: str = "array", val_frames: np.ndarray | None = None, pair_frames: np.ndarray | None = None,
-                 pair_sampler=None):
+                 pair_sampler=None, init_s2c: dict | None = None):
         self.config = config
         self.device = torch.device(device) if device is not None else default_device()
         self.workdir = Path(workdir) if workdir is not None else None
         self.frames = frames
         self.name = name
+        self.init_s2c = init_s2c  # starting weights of Ms2c (fine-tuning), else a fresh network
         t = config.train
         self.steps_per_epoch = max(1, math.ceil(len(frames) / t.batch_size))
         self.total_steps = t.epochs * self.steps_per_epoch
@@ -149,7 +155,10 @@ class Trainer:
         cfg, t = self.config, self.config.train
         self.seed = seed
         torch.manual_seed(seed)
-        self.s2c = build_generator(cfg, noisy_side=True).to(self.device)
+        self.s2c = build_generator(cfg, noisy_side=True)
+        if self.init_s2c is not None:
+            self.s2c.load_state_dict(self.init_s2c)
+        self.s2c.to(self.device)
         self.c2s = build_generator(cfg).to(self.device)
         self.critic = build_critic(cfg).to(self.device)
 

@@ -1,0 +1,177 @@
+"""The pretrained default model: generic training, per-input normalisation, compact files, fine-tuning."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from noise2atom import pretrained
+from noise2atom.config import ConfigError, SimulationConfig, preset_config
+from noise2atom.data.arena import SynthConfig, synthesize
+from noise2atom.data.normalize import Normalization
+from noise2atom.data.pairs import MixedPairSampler, NoiseFit, PairSampler, movie_peak
+from noise2atom.errors import InputError
+from noise2atom.io import read_stack
+from noise2atom.model import Noise2Atom
+from noise2atom.train.trainer import Trainer
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+needs_default = pytest.mark.skipif(not pretrained.DEFAULT_FILE.exists(),
+                                   reason="the pretrained default model file is not in this checkout")
+
+
+def _tiny_generic_config(context=2):
+    return preset_config("small", seed=3).with_updates(
+        data={"crop_px": 48, "n_frames": 6},
+        model={"width": 8, "res_blocks": 1, "critic_width": 8, "context_frames": context},
+        train={"batch_size": 2, "epochs": 0, "pair_steps": 4, "checkpoint_every_steps": 2},
+        denoise={"tile_px": 48, "overlap_px": 12, "batch_size": 4},
+    )
+
+
+def _sampler(height, seed, context=1):
+    fit = NoiseFit(gain=1.0, offset=0.0, scan_correlation=0.0, atom_variance_px2=2.0, atom_height=height)
+    bg = np.full((2, 64, 64), 3.0, dtype=np.float32)
+    nz = Normalization.fit(np.stack([bg[0], bg[0] + height]))
+    return PairSampler(fit, bg, nz, SimulationConfig(), 48, np.random.default_rng(seed), context=context)
+
+
+def test_mixed_sampler_draws_from_every_sampler_in_its_own_units():
+    dim, bright = _sampler(5.0, 0), _sampler(500.0, 1)
+    mixed = MixedPairSampler([dim, bright], np.random.default_rng(7))
+    noisy, clean = mixed.batch(64)
+    assert noisy.shape == (64, 2, 48, 48) and clean.shape == (64, 1, 48, 48)
+    # each sampler normalises its own series: both come out in [-1, 1]-ish units, but the dim one is
+    # far noisier there; both kinds must be present in one batch
+    resid = (noisy[:, -1] - clean[:, 0]).reshape(64, -1).std(axis=1)
+    assert (resid > 0.3).sum() >= 10 and (resid < 0.2).sum() >= 10
+    again = MixedPairSampler([_sampler(5.0, 0), _sampler(500.0, 1)], np.random.default_rng(7)).batch(64)
+    np.testing.assert_array_equal(again[0], noisy)
+    with pytest.raises(ValueError, match="context"):
+        MixedPairSampler([_sampler(5.0, 0, context=1), _sampler(5.0, 0, context=2)], np.random.default_rng(0))
+
+
+def test_movie_peak_ignores_a_current_frame_holding_only_far_tails():
+    now = np.full((2, 4, 4), 1e-12)
+    now[1, 0, 0] = 0.8
+    before = np.zeros((2, 4, 4))
+    before[:, 1, 1] = 1.0
+    peak = movie_peak([now, before])[:, 0, 0]
+    np.testing.assert_allclose(peak, [0.5, 0.8])  # at least half the brightest frame; else the current peak
+    assert (before / peak[:, None, None]).max() <= 2.0
+    np.testing.assert_array_equal(movie_peak([np.zeros((1, 3, 3))]), np.ones((1, 1, 1)))
+
+
+@pytest.fixture(scope="module")
+def tiny_generic(tmp_path_factory):
+    series = [(f"s{d}", synthesize(SynthConfig(frames=6, size=64, dose=d, seed=40 + i)).noisy)
+              for i, d in enumerate((1.0, 5.0))]
+    model, result = pretrained.train_generic(series, config=_tiny_generic_config(), steps=4, device="cpu")
+    assert result.steps == 4
+    path = tmp_path_factory.mktemp("generic") / "g.n2a"
+    model.save(path, denoiser_only=True, half=True)
+    return model, path
+
+
+def test_generic_model_normalises_each_input_on_its_own(tiny_generic):
+    model, _ = tiny_generic
+    assert model.generic and model.record["normalization"] == "per input"
+    x = synthesize(SynthConfig(frames=3, size=64, dose=2.0, seed=9)).noisy
+    a = model.denoise(x)
+    b = model.denoise(40.0 * x + 1000.0)  # another detector gain and offset: the same image
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    with pytest.raises(RuntimeError, match="generic"):
+        next(model.denoise_iter(iter(list(x))))
+
+
+def test_compact_file_keeps_the_denoiser_exactly(tiny_generic):
+    model, path = tiny_generic
+    full = path.with_name("full.n2a")
+    model.save(full)
+    assert path.stat().st_size < 0.3 * full.stat().st_size  # Ms2c alone, float16
+    back = Noise2Atom.load(path, device="cpu")
+    assert back.generic
+    x = synthesize(SynthConfig(frames=3, size=64, dose=2.0, seed=9)).noisy
+    np.testing.assert_allclose(back.denoise(x), model.denoise(x), atol=1e-5)
+
+
+def test_trainer_starts_from_given_weights_and_fit_refuses_another_shape(tiny_generic, noisy_movie):
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=2)
+    assert cfg.model == model.config.model and cfg.train.pair_steps == 2 and cfg.seed == 1
+    init = {k: v.clone() for k, v in model.s2c.state_dict().items()}
+    frames = np.zeros((4, 64, 64), np.float32)
+    tr = Trainer(cfg, frames, device="cpu", init_s2c=init, pair_sampler=_sampler(5.0, 0, context=2))
+    for k, v in tr.s2c.state_dict().items():
+        assert torch.equal(v, init[k])
+    tuned = Noise2Atom(cfg, device="cpu")
+    tuned.fit(noisy_movie.noisy, init=model)
+    assert tuned.record["init"] == "default" and not tuned.generic
+    other = Noise2Atom(cfg.with_updates(model={"width": 12}), device="cpu")
+    with pytest.raises(ConfigError, match="network shape"):
+        other.fit(noisy_movie.noisy, init=model)
+
+
+def test_model_header_with_unknown_parts_is_refused(tiny_generic, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    _, path = tiny_generic
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    bad = tmp_path / "bad.n2a"
+    save_file(tensors, str(bad), metadata={**meta, "parts": "everything"})
+    with pytest.raises(InputError, match="parts"):
+        Noise2Atom.load(bad, device="cpu")
+
+
+@needs_default
+def test_shipped_default_is_small_generic_and_finds_atoms():
+    model = pretrained.load_default(device="cpu")
+    assert model.generic and model.config.preset == "small"
+    assert pretrained.DEFAULT_FILE.stat().st_size < 8 * 2**20
+    movie = synthesize(SynthConfig(frames=6, size=96, dose=2.0, seed=77))  # not a training seed
+    den = model.denoise(movie.noisy, background="remove")
+
+    def corr(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+    assert corr(den, movie.atoms) > corr(movie.noisy, movie.atoms) + 0.2
+
+
+@needs_default
+def test_cli_denoises_a_real_file_with_no_model_and_keeps_its_calibration(tmp_path):
+    from typer.testing import CliRunner
+
+    from noise2atom.cli import app
+
+    src = REAL / "sto-adf-1us.emd"
+    if not src.exists():
+        pytest.skip(f"{src} not present (the shared real data lives beside the repo)")
+    out = tmp_path / "den.tif"
+    res = CliRunner().invoke(app, ["denoise", str(src), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    back = read_stack(out)
+    assert back.data.shape[-2:] == (1024, 1024) and np.isfinite(back.data).all() and back.data.std() > 0
+    assert back.unit == "nm" and back.pixel_size == pytest.approx(0.0122, rel=0.01)
+
+
+@needs_default
+def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
+    from typer.testing import CliRunner
+
+    from noise2atom.cli import app
+
+    src = tmp_path / "movie.npy"
+    np.save(src, noisy_movie.noisy)
+    out = tmp_path / "tuned.n2a"
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--init", "default", "--pair-steps", "3",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    tuned = Noise2Atom.load(out, device="cpu")
+    assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "x.n2a"), "--init", "default",
+                                   "--context-frames", "0", "--device", "cpu"])
+    assert res.exit_code != 0 and "network shape" in res.output

@@ -213,15 +213,17 @@ def test_benchmark_refuses_unknown_methods_and_full_folders(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_quick_as_written(tmp_path):
-    """`noise2atom benchmark --quick --out DIR`: every method, the Fig. 3 and Fig. 4 analogues, both tables."""
+    """`noise2atom benchmark --quick --out DIR`: every default method (fine-tuning is asked for by name),
+    the Fig. 3 and Fig. 4 analogues, both tables."""
     r = runner.invoke(app, ["benchmark", "--quick", "--out", str(tmp_path / "q")])
     assert r.exit_code == 0, r.output
     rows = json.loads((tmp_path / "q" / "results.json").read_text())
-    from noise2atom.bench import METHODS
     from noise2atom.bench.methods import tkrem_python
+    from noise2atom.bench.run import BenchSpec
 
     arena = [x for x in rows if x["dataset"].startswith("arena")]
-    expected = set(METHODS) - (set() if tkrem_python() else {"tk-r-em"})
+    expected = set(BenchSpec().methods) - (set() if tkrem_python() else {"tk-r-em"})
+    assert {"noise2atom", "noise2atom-default"} <= expected and "noise2atom-tuned" not in expected
     assert {x["method"] for x in arena} == expected
     if not tkrem_python():
         assert "Not run: **tk-r-em**" in (tmp_path / "q" / "results.md").read_text()

@@ -13,12 +13,17 @@ from ..errors import InputError
 
 
 def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Fail before any work if ``path`` exists (unless ``overwrite``) or its folder is missing."""
+    """Fail before any work if ``path`` exists (unless ``overwrite``), or its folder is missing, is
+    not a folder or cannot be written to."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"{path}: output exists; choose another name or pass overwrite=True (--overwrite)")
     if not path.parent.exists():
         raise InputError(f"{path}: folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: {path.parent} is a file, not a folder")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: folder {path.parent} is not writable")
     return path
 
 

@@ -136,7 +136,7 @@ class Noise2Atom:
         resume : bool
             Continue from the newest checkpoint in ``workdir`` (same configuration required).
         init : Noise2Atom, optional
-            Start Ms2c from this model's weights (fine-tuning, e.g. :meth:`default`); its network must
+            Start Ms2c from this model's weights (fine-tuning, e.g. :func:`noise2atom.pretrained.load_default`); its network must
             have the same shape (``model`` section) as this one's.
         """
         if epochs is not None:

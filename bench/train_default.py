@@ -49,7 +49,8 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
 
     model, result = pretrained.train_generic(series, config=preset_config("small", seed=a.seed), steps=a.steps,
-                                             device=a.device, progress=progress)
+                                             device=a.device, progress=progress,
+                                             pixel_sizes_nm=floats(a.pixel_sizes))
     model.record["trained_by"] = "python bench/train_default.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k not in ("out", "overwrite", "device", "threads"))
     model.record["train_seconds"] = round(time.perf_counter() - t0, 1)

@@ -175,3 +175,33 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "x.n2a"), "--init", "default",
                                    "--context-frames", "0", "--device", "cpu"])
     assert res.exit_code != 0 and "network shape" in res.output
+
+
+def test_a_model_warns_on_another_pixel_size(tiny_config, noisy_movie, caplog):
+    from noise2atom.io import stack_from_array
+
+    model = Noise2Atom(tiny_config.with_updates(train={"epochs": 1}), device="cpu")
+    model.fit(stack_from_array(noisy_movie.noisy, pixel_size=0.5, unit="Å"), max_steps=1)
+    assert model.record["pixel_size_nm_range"] == [pytest.approx(0.05), pytest.approx(0.05)]
+    same = stack_from_array(noisy_movie.noisy, pixel_size=0.055, unit="nm")
+    assert model.pixel_size_warning(same) is None
+    assert model.pixel_size_warning(stack_from_array(noisy_movie.noisy)) is None  # uncalibrated: no claim
+    other = stack_from_array(noisy_movie.noisy, pixel_size=0.02, unit="nm")
+    msg = model.pixel_size_warning(other)
+    assert "0.02 nm" in msg and "0.05 nm/px" in msg and "wider" in msg
+    model.denoise(other)
+    assert "trained at 0.05 nm/px" in caplog.text
+
+
+@needs_default
+def test_cli_warns_when_the_default_meets_another_pixel_size(tmp_path):
+    from typer.testing import CliRunner
+
+    from noise2atom.cli import app
+    from noise2atom.io import write_tiff
+
+    src = tmp_path / "coarse.tif"
+    write_tiff(src, synthesize(SynthConfig(frames=2, size=48, dose=2.0, seed=5)).noisy, pixel_size=0.25, unit="nm")
+    res = CliRunner().invoke(app, ["denoise", str(src), "--out", str(tmp_path / "d.tif"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "pixel size 0.25 nm" in res.output and "0.04-0.065 nm/px" in res.output

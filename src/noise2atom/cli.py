@@ -230,6 +230,8 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
         net = resolve_model(model, device=device)
         stack = read_stack(input)
         check_frames(stack)
+        if (warning := net.pixel_size_warning(stack)) is not None:
+            log.warning(warning)
         with _progress() as bar:
             task = bar.add_task("denoise", total=len(stack), info="")
             frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
@@ -291,6 +293,8 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
             from .pretrained import resolve_model
 
             net = resolve_model(model, device=device)
+            if (warning := net.pixel_size_warning(stack)) is not None:
+                log.warning(warning)
             nz = net.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
             with _progress() as bar:
                 task = bar.add_task("denoise", total=len(stack), info="")

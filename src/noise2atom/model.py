@@ -26,7 +26,7 @@ from .data.patches import causal_stacks, central_crop, sample_frame_indices
 from .denoise.background import SupportTracker
 from .denoise.inference import denoise_frames
 from .errors import InputError
-from .io import Stack, check_frames, read_stack, stack_from_array
+from .io import Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
 from .models import build_critic, build_generator
 from .train.trainer import Trainer, TrainResult, default_device
 
@@ -158,7 +158,9 @@ class Noise2Atom:
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None
         result = trainer.run(max_steps=max_steps, deadline=deadline, progress=progress)
         self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
+        px_nm = pixel_size_nm(stack.pixel_size, stack.unit)
         self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
+                       **({"pixel_size_nm_range": [px_nm, px_nm]} if px_nm else {}),
                        "effective_brightness_weight": trainer.brightness_weight, "seed_used": trainer.seed,
                        **({"pair_model": sampler.fit.to_dict()} if sampler is not None else {}),
                        **({"init": init.record.get("name", "a Noise2Atom model")} if init is not None else {}),
@@ -188,6 +190,22 @@ class Noise2Atom:
         idx = sample_frame_indices(len(frames), d.n_frames, np.random.default_rng([self.config.seed, 7]))
         return Normalization.fit(np.asarray(frames[idx], dtype=np.float32), low_percentile=d.low_percentile,
                                  high_percentile=d.high_percentile, saturation=saturation, name=name)
+
+    def pixel_size_warning(self, stack: Stack, *, tolerance: float = 1.5) -> str | None:
+        """A one-line warning when ``stack``'s pixel size lies outside the range the model was trained
+        at (``record["pixel_size_nm_range"]``) by more than ``tolerance`` times: the atoms then have
+        another width in pixels than the network learned. None when either size is unknown."""
+        rng = self.record.get("pixel_size_nm_range")
+        px = pixel_size_nm(stack.pixel_size, stack.unit)
+        if not rng or px is None:
+            return None
+        lo, hi = float(rng[0]), float(rng[1])
+        if lo / tolerance <= px <= hi * tolerance:
+            return None
+        trained = f"{lo:g} nm/px" if lo == hi else f"{lo:g}-{hi:g} nm/px"
+        return (f"{stack.name}: pixel size {px:g} nm, but this model was trained at {trained}: atoms are "
+                f"{'wider' if px < lo else 'narrower'} in pixels than it learned; check the result, or fine-tune "
+                "on this series (noise2atom train --init) or train on it")
 
     def default_batch(self) -> int:
         """Tiles per forward pass when none is given: the configuration's, and at least
@@ -268,6 +286,8 @@ class Noise2Atom:
         ndarray (T, Y, X) float32, in [0, 1] (``rescale=False``) or in the input's units.
         """
         stack = as_stack(data)
+        if (warning := self.pixel_size_warning(stack)) is not None:
+            log.warning(warning)
         nz = self.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,

@@ -38,6 +38,18 @@ def normalize_unit(unit) -> str | None:
     return _UNITS.get(u.lower(), _UNITS.get(u, u))
 
 
+#: nanometres per unit, for the length units normalize_unit returns
+NM_PER_UNIT = {"nm": 1.0, "Å": 0.1, "pm": 1e-3, "µm": 1e3, "mm": 1e6, "m": 1e9}
+
+
+def pixel_size_nm(pixel_size, unit) -> float | None:
+    """The pixel size in nm, or None when it or its unit is unknown."""
+    factor = NM_PER_UNIT.get(normalize_unit(unit) or "")
+    if pixel_size is None or factor is None or not pixel_size > 0:
+        return None
+    return float(pixel_size) * factor
+
+
 def _calibration_from_tiff(tif) -> dict:
     """Pixel size and unit from ImageJ metadata, OME-XML or the resolution tags, when present."""
     out: dict = {}

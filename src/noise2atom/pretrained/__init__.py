@@ -44,6 +44,13 @@ def default_model_path() -> Path:
     return DEFAULT_FILE
 
 
+def _with_pixel_range(model):
+    """The default's file predates its pixel-size record: add the range it was trained at."""
+    if model.record.get("name") == DEFAULT_NAME and "pixel_size_nm_range" not in model.record:
+        model.record["pixel_size_nm_range"] = [min(TRAIN_PIXEL_SIZES_NM), max(TRAIN_PIXEL_SIZES_NM)]
+    return model
+
+
 def load_default(device=None):
     """The shipped default model (:class:`~noise2atom.model.Noise2Atom`)."""
     from ..model import Noise2Atom
@@ -51,7 +58,7 @@ def load_default(device=None):
     if not DEFAULT_FILE.exists():
         raise InputError(f"{DEFAULT_FILE}: the pretrained default model is not installed with this copy of "
                          "noise2atom; make it with `python bench/train_default.py` or pass --model")
-    return Noise2Atom.load(DEFAULT_FILE, device=device)
+    return _with_pixel_range(Noise2Atom.load(DEFAULT_FILE, device=device))
 
 
 def resolve_model(model, device=None):
@@ -78,10 +85,11 @@ def training_movies(*, doses=TRAIN_DOSES, pixel_sizes_nm=TRAIN_PIXEL_SIZES_NM, g
 
 def train_generic(series: list[tuple[str, np.ndarray]], *, config: RunConfig | None = None, steps: int = 3000,
                   device=None, minutes: float | None = None, workdir: str | Path | None = None,
-                  progress: Callable[[int, int, dict], None] | None = None):
+                  progress: Callable[[int, int, dict], None] | None = None, pixel_sizes_nm=None):
     """Train one generic Ms2c on pairs matched to each of ``series`` (raw (T, Y, X) movies).
 
-    Each batch mixes samples of all the series, each in its own normalisation. Returns the model
+    Each batch mixes samples of all the series, each in its own normalisation; ``pixel_sizes_nm``
+    (the series' pixel sizes) are recorded as the range the model knows. Returns the model
     (:attr:`~noise2atom.model.Noise2Atom.generic`) and the :class:`~noise2atom.train.trainer.TrainResult`.
     """
     import time
@@ -118,6 +126,8 @@ def train_generic(series: list[tuple[str, np.ndarray]], *, config: RunConfig | N
     model.normalization = nz  # kept for the file format; a generic model fits one on each input
     model.record = {"name": DEFAULT_NAME, "normalization": "per input", "result": result.to_dict(),
                     "training_series": fits}
+    if pixel_sizes_nm:
+        model.record["pixel_size_nm_range"] = [float(min(pixel_sizes_nm)), float(max(pixel_sizes_nm))]
     return model, result
 
 

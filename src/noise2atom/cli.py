@@ -77,7 +77,8 @@ def simulate(out: Path = typer.Argument(..., help="Output .npy or .tif"),
 @app.command()
 def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder of frames"),
           out: Path = typer.Option(..., "--out", "-o", help="Model file to write (e.g. movie.n2a)"),
-          preset: str = typer.Option("small", help="small (CPU, minutes) or paper (≈14 M parameters, GPU)"),
+          preset: Optional[str] = typer.Option(None, help="small (CPU, minutes; the default) or paper (≈14 M "
+                                                           "parameters, GPU)"),
           minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops cleanly after it"),
           epochs: Optional[int] = typer.Option(
               None, help="Epochs of the paper's adversarial game after the pair stage (default: the preset's, 0; "
@@ -134,6 +135,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                 if config_file is not None:
                     raise InputError("--init and --config both give a configuration: choose one")
                 init_model = resolve_model(init, device="cpu")
+                if preset is not None and preset != init_model.config.preset:
+                    raise InputError(f"--init {init}: that model is the {init_model.config.preset!r} preset, not "
+                                     f"{preset!r}; leave out --preset (the model's configuration is used)")
                 config = finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS)
             elif config_file is not None:
                 try:
@@ -143,7 +147,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                 if seed is not None:
                     config = config.with_updates(seed=seed)
             else:
-                config = preset_config(preset, seed=seed)
+                config = preset_config(preset or "small", seed=seed)
             data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
                                                ("pair_steps", pair_steps),

@@ -234,16 +234,14 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
         net = resolve_model(model, device=device)
         stack = read_stack(input)
         check_frames(stack)
-        if (warning := net.pixel_size_warning(stack)) is not None:
-            log.warning(warning)
+        nz = net.input_normalization(stack)
         with _progress() as bar:
             task = bar.add_task("denoise", total=len(stack), info="")
             frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
                                       batch_size=batch, rescale=rescale, name=stack.name,
                                       background=background, background_frames=background_frames, tta=tta,
                                       on_frame=lambda i: bar.advance(task), precision=precision,
-                                      normalization=net.normalization_for(stack.data, name=stack.name,
-                                                                          saturation=stack.saturation))
+                                      normalization=nz)
             if out.suffix.lower() == ".hspy":  # held in memory: RosettaSciIO writes whole arrays
                 record = {"noise2atom_version": __version__, "source": str(input), "model": str(model),
                           "background": background or net.config.denoise.background, "rescale": rescale,
@@ -297,9 +295,7 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
             from .pretrained import resolve_model
 
             net = resolve_model(model, device=device)
-            if (warning := net.pixel_size_warning(stack)) is not None:
-                log.warning(warning)
-            nz = net.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
+            nz = net.input_normalization(stack)
             with _progress() as bar:
                 task = bar.add_task("denoise", total=len(stack), info="")
                 frames = np.stack(list(net.denoise_iter(stack.data, name=stack.name, rescale=True, normalization=nz,

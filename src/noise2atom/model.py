@@ -207,6 +207,14 @@ class Noise2Atom:
                 f"{'wider' if px < lo else 'narrower'} in pixels than it learned; check the result, or fine-tune "
                 "on this series (noise2atom train --init) or train on it")
 
+    def input_normalization(self, stack: Stack) -> Normalization:
+        """:meth:`normalization_for` a whole series read from a file (its saturation level kept out),
+        after logging :meth:`pixel_size_warning` when there is one: what every entry point that has a
+        :class:`Stack` does before :meth:`denoise_iter`."""
+        if (warning := self.pixel_size_warning(stack)) is not None:
+            log.warning(warning)
+        return self.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
+
     def default_batch(self) -> int:
         """Tiles per forward pass when none is given: the configuration's, and at least
         :data:`GPU_MIN_BATCH` on a GPU (the same output, 1.7x the frames/s at 512²-2048² on an H200;
@@ -286,15 +294,18 @@ class Noise2Atom:
         ndarray (T, Y, X) float32, in [0, 1] (``rescale=False``) or in the input's units.
         """
         stack = as_stack(data)
-        if (warning := self.pixel_size_warning(stack)) is not None:
-            log.warning(warning)
-        nz = self.normalization_for(stack.data, name=stack.name, saturation=stack.saturation)
+        nz = self.input_normalization(stack)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
                                      background_frames=background_frames, on_frame=on_frame, normalization=nz))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------
+    def _nets(self, parts: str) -> tuple:
+        """(prefix, network) pairs a model file holds: ``"all"``, or ``"s2c"`` (Ms2c alone)."""
+        ms2c = (("s2c", self.s2c),)
+        return ms2c if parts == "s2c" else ms2c + (("c2s", self.c2s), ("critic", self.critic))
+
     def _example(self) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.data.crop_px
         c = 1 + self.config.model.context_frames
@@ -320,7 +331,7 @@ class Noise2Atom:
         path = Path(path)
         if path.exists() and not overwrite:
             raise InputError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
-        nets = (("s2c", self.s2c),) if denoiser_only else (("s2c", self.s2c), ("c2s", self.c2s), ("critic", self.critic))
+        nets = self._nets("s2c" if denoiser_only else "all")
         tensors = {}
         for prefix, net in nets:
             if half:
@@ -376,7 +387,7 @@ class Noise2Atom:
         parts = meta.get("parts", "all")
         if parts not in ("all", "s2c"):
             raise InputError(f"{path}: model header is invalid (parts {parts!r})")
-        nets = (("s2c", model.s2c),) if parts == "s2c" else (("s2c", model.s2c), ("c2s", model.c2s), ("critic", model.critic))
+        nets = model._nets(parts)
         for prefix, net in nets:
             sd = {k[len(prefix) + 1:]: v.float() if v.is_floating_point() else v
                   for k, v in tensors.items() if k.startswith(prefix + ".")}

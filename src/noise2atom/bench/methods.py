@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -306,42 +307,22 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
     return _N2A_LAST["model"], {**_N2A_LAST["params"], "reused_training": True}, 0.0
 
 
-def _noise2atom_output(noisy, seed, minutes, preset, start, background):
+def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, minutes: float = 1.0,
+                       preset: str = "small", **_) -> Output:
+    """This package as an arena method: the model of ``start`` (:func:`_noise2atom_model`; trained once
+    per series and budget, shared by the outputs), denoised with ``background`` ``"remove"`` (atoms
+    alone) or ``"keep"`` (atoms on the input's smooth support)."""
     model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
     extra = {"background": "keep"} if background == "keep" else {}
     return Output(model.denoise(noisy, background=background), {**params, **extra}, fit)
 
 
-def noise2atom(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """This package: Noise2Atom trained on the series for ``minutes`` (the small preset on CPU); the
-    default output, atoms alone."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "fresh", "remove")
-
-
-def noise2atom_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """The same model as ``noise2atom`` (trained once for both when they run on one series), output
-    with ``--background keep``: the atoms on the input's smooth support."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "fresh", "keep")
-
-
-def noise2atom_default(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """The pretrained default model, no training on the series (atoms alone)."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "default", "remove")
-
-
-def noise2atom_default_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """The pretrained default model with ``--background keep``."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "default", "keep")
-
-
-def noise2atom_tuned(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """The pretrained default fine-tuned on the series (``train --init default``; atoms alone)."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "tuned", "remove")
-
-
-def noise2atom_tuned_support(noisy, *, seed: int = 0, minutes: float = 1.0, preset: str = "small", **_):
-    """The fine-tuned default with ``--background keep``."""
-    return _noise2atom_output(noisy, seed, minutes, preset, "tuned", "keep")
+#: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the
+#: pretrained default as it is (``-default``) or fine-tuned on the series (``-tuned``); ``-support``:
+#: the same model with ``--background keep``
+NOISE2ATOM_METHODS = {f"noise2atom{'' if start == 'fresh' else '-' + start}{'-support' if bg == 'keep' else ''}":
+                      partial(_noise2atom_method, start=start, background=bg)
+                      for start in ("fresh", "default", "tuned") for bg in ("remove", "keep")}
 
 
 TKREM_ENV = "NOISE2ATOM_TKREM_PYTHON"
@@ -409,13 +390,7 @@ METHODS: dict[str, Callable[..., Output]] = {
     "svt": svt,
     "noise2void": noise2void,
     "tk-r-em": tk_r_em,
-    "noise2atom": noise2atom,
-    "noise2atom-support": noise2atom_support,
-    "noise2atom-default": noise2atom_default,
-    "noise2atom-default-support": noise2atom_default_support,
-    "noise2atom-tuned": noise2atom_tuned,
-    "noise2atom-tuned-support": noise2atom_tuned_support,
+    **NOISE2ATOM_METHODS,
 }
 TEMPORAL = {"temporal", "svt"}       # use neighbouring frames: scored for prediction by a causal run
-LEARNED = {"noise2void", "noise2atom", "noise2atom-support", "noise2atom-default", "noise2atom-default-support",
-           "noise2atom-tuned", "noise2atom-tuned-support"}  # take a training budget in minutes
+LEARNED = {"noise2void", *NOISE2ATOM_METHODS}  # take a training budget in minutes

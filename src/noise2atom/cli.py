@@ -213,12 +213,20 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             device: Optional[str] = typer.Option(None),
             precision: str = typer.Option("fp32", help="fp32, or bf16 / fp16 autocast (for GPUs: faster, "
                                                        "see docs/performance.md)"),
-            overwrite: bool = typer.Option(False, help="Replace an existing output file"),
+            overwrite: bool = typer.Option(False, help="Replace an existing output file (and discard a stopped "
+                                                       "run's chunks)"),
+            resume: bool = typer.Option(False, help="Continue a stopped run of this same command from its finished "
+                                                    "chunks (OUT.parts/)"),
+            chunk_frames: int = typer.Option(256, min=1, help="Frames per stored chunk: at most this many are "
+                                                              "redone after a stop"),
             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Denoise a series (with the pretrained default model, or a trained one) and write a float32 TIFF
-    stack (or a .hspy file) with the input's calibration."""
+    stack (or a .hspy file) with the input's calibration. The input is read a block at a time and the
+    output built from chunks, so a movie larger than memory can be denoised, and a stopped run
+    continues with --resume."""
     from ._version import __version__
-    from .io import check_frames, check_output, read_stack, write_hspy, write_tiff_stream
+    from .denoise_file import denoise_to_file
+    from .io import check_frames, check_output, read_stack
     from .pretrained import resolve_model
 
     _setup_logging(verbose)
@@ -232,28 +240,19 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             raise InputError(f"{out}: denoised series are written as ImageJ TIFF or HyperSpy files; use a .tif, "
                              ".tiff or .hspy name")
         net = resolve_model(model, device=device)
-        stack = read_stack(input)
+        stack = read_stack(input, lazy=True)
         check_frames(stack)
-        nz = net.input_normalization(stack)
+        record = {"noise2atom_version": __version__, "source": str(input), "model": str(model),
+                  "background": background or net.config.denoise.background, "rescale": rescale,
+                  "tta": net.config.denoise.tta if tta is None else tta}
         with _progress() as bar:
             task = bar.add_task("denoise", total=len(stack), info="")
-            frames = net.denoise_iter(stack.data, tile_px=-1 if tile is None else tile, overlap_px=overlap,
-                                      batch_size=batch, rescale=rescale, name=stack.name,
-                                      background=background, background_frames=background_frames, tta=tta,
-                                      on_frame=lambda i: bar.advance(task), precision=precision,
-                                      normalization=nz)
-            if out.suffix.lower() == ".hspy":  # held in memory: RosettaSciIO writes whole arrays
-                record = {"noise2atom_version": __version__, "source": str(input), "model": str(model),
-                          "background": background or net.config.denoise.background, "rescale": rescale,
-                          "tta": net.config.denoise.tta if tta is None else tta}
-                write_hspy(out, np.stack(list(frames)), pixel_size=stack.pixel_size, unit=stack.unit,
-                           frame_time_s=stack.frame_time_s, title=f"{Path(input).name} (noise2atom)",
-                           processing=record, overwrite=overwrite)
-            else:
-                write_tiff_stream(out, frames, n_frames=len(stack), frame_shape=stack.data.shape[1:],
-                                  pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
-                                  overwrite=overwrite)
-    except (InputError, ConfigError, ValueError, RuntimeError) as exc:
+            denoise_to_file(net, stack, out, chunk_frames=chunk_frames, resume=resume, overwrite=overwrite,
+                            on_frame=lambda i: bar.advance(task), record=record,
+                            tile_px=-1 if tile is None else tile, overlap_px=overlap, batch_size=batch,
+                            rescale=rescale, background=background, background_frames=background_frames, tta=tta,
+                            precision=precision)
+    except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)
     log.info("wrote %d denoised frames to %s", len(stack), out)
 

@@ -26,7 +26,7 @@ from .data.patches import causal_stacks, central_crop, sample_frame_indices
 from .denoise.background import SupportTracker
 from .denoise.inference import denoise_frames
 from .errors import InputError
-from .io import Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
+from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
 from .models import build_critic, build_generator
 from .train.trainer import Trainer, TrainResult, default_device
 
@@ -183,7 +183,8 @@ class Noise2Atom:
             if self.normalization is None:
                 raise RuntimeError("this model has no normalisation: train it (fit) or load a trained model first")
             return self.normalization
-        frames = np.asarray(frames)
+        if not isinstance(frames, LazyFrames):  # a lazy series is sampled frame by frame, never read whole
+            frames = np.asarray(frames)
         if frames.ndim == 2:
             frames = frames[None]
         d = self.config.data
@@ -238,7 +239,7 @@ class Noise2Atom:
         autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
         """
         if normalization is None:
-            if self.generic and not (isinstance(frames, np.ndarray) and frames.ndim in (2, 3)):
+            if self.generic and not (isinstance(frames, (np.ndarray, LazyFrames)) and frames.ndim in (2, 3)):
                 raise RuntimeError("a generic model normalises each input on its own: pass the frames as one "
                                    "(T, Y, X) array, or normalization=model.normalization_for(frames)")
             normalization = self.normalization_for(frames, name=name)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from .stack import Stack
+from .stack import LazyFrames, Stack, iter_blocks
 
 FRAME_SUFFIXES = (".tif", ".tiff", ".png")
 
@@ -82,23 +82,27 @@ def _calibration_from_tiff(tif) -> dict:
     return out
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, dict]:
+def _read_tiff(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        data = tif.asarray()
         cal = _calibration_from_tiff(tif)
-    return data, cal
+        if not lazy:
+            return tif.asarray(), cal
+    try:  # uncompressed, contiguous pixels (what tifffile and ImageJ write): left in the file
+        return tifffile.memmap(path, mode="r"), cal
+    except ValueError:  # compressed or scattered strips cannot be mapped: read whole
+        return tifffile.imread(path), cal
 
 
-def _read_png(path: Path) -> tuple[np.ndarray, dict]:
+def _read_png(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
     import imageio.v3 as iio
 
     return np.asarray(iio.imread(path)), {}
 
 
-def _read_npy(path: Path) -> tuple[np.ndarray, dict]:
-    return np.load(path, allow_pickle=False), {}
+def _read_npy(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
+    return np.load(path, allow_pickle=False, mmap_mode="r" if lazy else None), {}
 
 
 #: RosettaSciIO plugin per extension
@@ -114,8 +118,9 @@ def frame_time_seconds(units, scale) -> float | None:
     return scale * _TIME_UNITS[u] if u in _TIME_UNITS and scale > 0 else None
 
 
-def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
-    """The first image signal (2 signal axes, at most 1 navigation axis: the frames) of a file."""
+def _read_rsciio(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
+    """The first image signal (2 signal axes, at most 1 navigation axis: the frames) of a file
+    (``lazy``: a dask array, read when indexed)."""
     import importlib
 
     plugin = _RSCIIO[path.suffix.lower()]
@@ -125,13 +130,13 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
         raise InputError(f"{path}: reading {path.suffix} files needs RosettaSciIO's '{plugin}' support "
                          f"({exc}); install it with: pip install 'rosettasciio[{'zspy' if plugin == 'zspy' else ''}]' "
                          f"h5py") from exc
-    signals = reader(str(path), lazy=False)
+    signals = reader(str(path), lazy=lazy)
     images = [s for s in signals if sum(not a.get("navigate", False) for a in s["axes"]) == 2]
     if not images:
         shapes = ", ".join(str(np.shape(s["data"])) for s in signals) or "none"
         raise InputError(f"{path}: holds no image (signals of shapes {shapes}); noise2atom needs 2-D frames")
     sig = images[0]
-    data = np.asarray(sig["data"])
+    data = sig["data"] if lazy else np.asarray(sig["data"])
     axes = sig["axes"]
     nav = [a for a in axes if a.get("navigate", False)]
     if len(nav) > 1:
@@ -150,7 +155,7 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, dict]:
     return data, cal
 
 
-_READERS: dict[str, Callable[[Path], tuple[np.ndarray, dict]]] = {
+_READERS: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {
     ".tif": _read_tiff,
     ".tiff": _read_tiff,
     ".png": _read_png,
@@ -163,38 +168,55 @@ def _natural_key(p: Path):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
 
 
-def _read_folder(path: Path) -> tuple[np.ndarray, dict]:
+class _FrameFiles:
+    """A folder's frame files as a lazy (T, Y, X) array: indexing reads those files only."""
+
+    def __init__(self, files: list[Path], first: np.ndarray):
+        self.files, self.dtype, self.ndim = files, first.dtype, 3
+        self.shape = (len(files), *first.shape)
+
+    def __getitem__(self, key):
+        idx = range(len(self.files))[key]
+        if isinstance(idx, int):
+            return self._frame(idx)
+        return np.stack([self._frame(i) for i in idx]) if len(idx) else np.empty((0, *self.shape[1:]), self.dtype)
+
+    def _frame(self, i: int) -> np.ndarray:
+        f = self.files[i]
+        arr, _ = _read_file(f)
+        if arr.ndim != 2:
+            raise InputError(f"{f}: frame files in a folder must be single 2-D images, got shape {arr.shape}")
+        if arr.shape != self.shape[1:]:
+            raise InputError(f"{f}: frame is {arr.shape[0]}x{arr.shape[1]} but {self.files[0].name} is "
+                             f"{self.shape[1]}x{self.shape[2]}; all frames must have one size")
+        return arr
+
+
+def _read_folder(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
     files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=_natural_key)
     if not files:
         raise InputError(f"{path}: folder holds no frames ({', '.join(FRAME_SUFFIXES)} files)")
-    frames, cal = [], {}
-    for i, f in enumerate(files):
-        arr, c = _read_file(f)
-        if arr.ndim != 2:
-            raise InputError(f"{f}: frame files in a folder must be single 2-D images, got shape {arr.shape}")
-        if frames and arr.shape != frames[0].shape:
-            raise InputError(f"{f}: frame is {arr.shape[0]}x{arr.shape[1]} but {files[0].name} is "
-                             f"{frames[0].shape[0]}x{frames[0].shape[1]}; all frames must have one size")
-        frames.append(arr)
-        if i == 0:
-            cal = c
-    return np.stack(frames), cal
+    first, cal = _read_file(files[0])
+    if first.ndim != 2:
+        raise InputError(f"{files[0]}: frame files in a folder must be single 2-D images, got shape {first.shape}")
+    frames = _FrameFiles(files, first)
+    return (frames if lazy else frames[:]), cal
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, dict]:
+def _read_file(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError(f"{path}: unknown image format '{path.suffix}'; readable: "
                          f"{', '.join(sorted(_READERS))} files or a folder of frames")
     try:
-        return reader(path)
+        return reader(path, lazy) if lazy else reader(path)
     except InputError:
         raise
     except Exception as exc:  # the underlying library's message is kept for the user
         raise InputError(f"{path}: not a readable {path.suffix.lstrip('.').upper()} image ({exc})") from exc
 
 
-def read_stack(path: str | Path) -> Stack:
+def read_stack(path: str | Path, *, lazy: bool = False) -> Stack:
     """Read an image series or a single image.
 
     Parameters
@@ -203,6 +225,11 @@ def read_stack(path: str | Path) -> Stack:
         A TIFF stack (``.tif``/``.tiff``), a ``.npy`` array (2-D or 3-D), a PNG, a microscope file
         (``.dm3``/``.dm4``, ``.emd``, ``.emi``/``.ser``, ``.mrc``, ``.hspy``, ``.zspy``), or a folder
         of PNG/TIFF frames (natural sort order).
+    lazy : bool
+        Leave the frames in the file (``Stack.data`` is then :class:`~noise2atom.io.stack.LazyFrames`,
+        read a few frames at a time): memory maps for TIFF and ``.npy``, RosettaSciIO's lazy (dask)
+        reading for the microscope formats, one file at a time for folders. Compressed TIFFs and
+        PNGs are read whole.
 
     Returns
     -------
@@ -218,17 +245,19 @@ def read_stack(path: str | Path) -> Stack:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    raw, cal = _read_folder(path) if path.is_dir() else _read_file(path)
-    return stack_from_array(raw, source=path, **cal)
+    raw, cal = _read_folder(path, lazy) if path.is_dir() else _read_file(path, lazy)
+    return stack_from_array(raw, source=path, lazy=lazy, **cal)
 
 
-def stack_from_array(raw, *, source: Path | None = None, **calibration) -> Stack:
-    """Check an array's shape and dtype and wrap it as a :class:`Stack` (float32, TYX)."""
+def stack_from_array(raw, *, source: Path | None = None, lazy: bool = False, **calibration) -> Stack:
+    """Check an array's shape and dtype and wrap it as a :class:`Stack` (float32, TYX); ``lazy``
+    keeps an array-like (memory map, dask array) unread, as :class:`LazyFrames`."""
     name = str(source) if source is not None else "array"
-    raw = np.asarray(raw)
+    if not lazy or isinstance(raw, np.ndarray) and not isinstance(raw, np.memmap):
+        raw, lazy = np.asarray(raw), False
     if raw.dtype.kind not in "uifb":
         raise InputError(f"{name}: not numeric image data (dtype {raw.dtype})")
-    if raw.size == 0:
+    if int(np.prod(raw.shape)) == 0:
         raise InputError(f"{name}: empty image series (shape {raw.shape})")
     if raw.ndim == 3 and raw.shape[-1] in (3, 4) and raw.shape[0] > 4:
         raise InputError(f"{name}: looks like an RGB(A) colour image (shape {raw.shape}); "
@@ -242,27 +271,28 @@ def stack_from_array(raw, *, source: Path | None = None, **calibration) -> Stack
         raise InputError(f"{name}: frames of {raw.shape[1]}x{raw.shape[2]} px are not images")
     saturation = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else None
     metadata = {"dtype": str(raw.dtype), **calibration.pop("metadata", {})}
-    return Stack(data=raw.astype(np.float32, copy=False), source=source, saturation=saturation,
-                 metadata=metadata, **calibration)
+    data = LazyFrames(raw) if lazy else raw.astype(np.float32, copy=False)
+    return Stack(data=data, source=source, saturation=saturation, metadata=metadata, **calibration)
 
 
 def check_frames(stack: Stack) -> None:
-    """Refuse frames a network cannot use: NaN/Inf pixels or constant frames.
+    """Refuse frames a network cannot use: NaN/Inf pixels or constant frames. Reads the series in
+    blocks, so a lazy one is checked without loading it whole.
 
     Raises
     ------
     InputError
         Naming the file and the first offending frame.
     """
-    data = stack.data
-    finite = np.isfinite(data).reshape(len(data), -1).all(axis=1)
-    if not finite.all():
-        i = int(np.argmin(finite))
-        raise InputError(f"{stack.name}: frame {i} contains NaN or Inf pixels; replace them "
-                         "(e.g. with the frame median) before denoising")
-    flat = data.reshape(len(data), -1)
-    constant = flat.max(axis=1) == flat.min(axis=1)
-    if constant.any():
-        i = int(np.argmax(constant))
-        raise InputError(f"{stack.name}: frame {i} is constant (every pixel = {flat[i, 0]:g}); "
-                         f"remove blank frames before training or denoising")
+    for start, block in iter_blocks(stack.data):
+        flat = block.reshape(len(block), -1)
+        finite = np.isfinite(flat).all(axis=1)
+        if not finite.all():
+            i = start + int(np.argmin(finite))
+            raise InputError(f"{stack.name}: frame {i} contains NaN or Inf pixels; replace them "
+                             "(e.g. with the frame median) before denoising")
+        constant = flat.max(axis=1) == flat.min(axis=1)
+        if constant.any():
+            j = int(np.argmax(constant))
+            raise InputError(f"{stack.name}: frame {start + j} is constant (every pixel = {flat[j, 0]:g}); "
+                             f"remove blank frames before training or denoising")

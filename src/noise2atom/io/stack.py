@@ -15,8 +15,9 @@ class Stack:
 
     Attributes
     ----------
-    data : ndarray (T, Y, X) float32
-        The frames, axes ``"TYX"``; a single image is a series of one frame.
+    data : ndarray (T, Y, X) float32, or LazyFrames
+        The frames, axes ``"TYX"``; a single image is a series of one frame. ``read_stack(path,
+        lazy=True)`` gives :class:`LazyFrames`: read from the file a few frames at a time.
     pixel_size : float or None
         Size of one pixel in ``unit``; ``None`` when the file stores none (never a silent 1.0).
     unit : str or None
@@ -56,3 +57,62 @@ class Stack:
     def with_data(self, data: np.ndarray) -> "Stack":
         """A new stack with other frames of the same calibration (e.g. the denoised series)."""
         return replace(self, data=data, saturation=None, metadata=dict(self.metadata))
+
+
+class LazyFrames:
+    """A read-only (T, Y, X) series left in its file and read a few frames at a time.
+
+    Wraps a memory map, a dask array (RosettaSciIO's ``lazy=True``) or a list of frame files;
+    indexing (an int, a slice or an array of frame indices) reads those frames only and returns
+    float32, so a series larger than memory can be checked, normalised and denoised. ``np.asarray``
+    reads it all.
+
+    Parameters
+    ----------
+    source : array-like (T, Y, X)
+        Anything with ``shape``, ``dtype`` and numpy-style indexing of its first axis.
+    read : callable, optional
+        ``read(block) -> ndarray`` for what indexing ``source`` returns (``.compute()`` for dask).
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, source, read=None):
+        if len(source.shape) != 3:
+            raise ValueError(f"LazyFrames needs (T, Y, X), got shape {source.shape}")
+        self._source, self._read = source, read or np.asarray
+        self.shape = tuple(int(n) for n in source.shape)
+        self.source_dtype = np.dtype(source.dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, np.ndarray):
+            key = key.tolist()
+        if isinstance(key, list):  # one read per frame: memory maps and dask both take these
+            return np.stack([self[int(i)] for i in key]) if key else np.empty((0, *self.shape[1:]), np.float32)
+        return np.asarray(self._read(self._source[key]), dtype=np.float32)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[:]
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def blocks(self, frames: int = 64):
+        """Yield ``(start, block)``: the series in blocks of up to ``frames`` frames (float32)."""
+        for start in range(0, len(self), frames):
+            yield start, self[start:start + frames]
+
+    def __iter__(self):
+        for _, block in self.blocks():
+            yield from block
+
+
+def iter_blocks(data, frames: int = 64):
+    """``(start, block)`` over an in-memory array or :class:`LazyFrames` alike."""
+    if isinstance(data, LazyFrames):
+        yield from data.blocks(frames)
+    else:
+        for start in range(0, len(data), frames):
+            yield start, np.asarray(data[start:start + frames], dtype=np.float32)

@@ -28,16 +28,41 @@ def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
 
 
 @contextmanager
-def _atomic(path: Path, suffix: str = ".partial"):
-    """Yield a temporary name beside ``path``; rename it onto ``path`` only when the block completes,
-    remove it when the block fails (an interrupted write never leaves a file under the final name)."""
-    tmp = path.with_name(path.name + suffix)
+def _atomic(path: Path, suffix: str = ".partial", *, overwrite: bool = False):
+    """Yield a temporary name beside ``path`` (unique to this process); move it onto ``path`` only
+    when the block completes, remove it when the block fails: an interrupted write never leaves a
+    file under the final name, and two processes never write into one temporary file.
+
+    Without ``overwrite`` the move is a hard link, which fails if ``path`` appeared meanwhile (another
+    process finished first): the other file is kept and this one refused. A full disk is answered
+    in one line (:func:`noise2atom.io.chunks.disk_full_error`).
+    """
+    from .chunks import disk_full_error, is_disk_full
+
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{suffix}")
     try:
         yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise InputError(f"{path}: another process wrote this output while this one ran; its file is "
+                                 "kept (pass --overwrite to replace it)") from None
+            except OSError as exc:  # a file system without hard links
+                if is_disk_full(exc):
+                    raise
+                if path.exists():
+                    raise InputError(f"{path}: another process wrote this output while this one ran; its file "
+                                     "is kept (pass --overwrite to replace it)") from None
+                os.replace(tmp, path)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path, exc) from exc
         raise
-    os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frames: int, frame_shape: tuple[int, int],
@@ -70,7 +95,7 @@ def write_tiff_stream(path: str | Path, frames: Iterable[np.ndarray], *, n_frame
             count += 1
             yield f
 
-    with _atomic(path) as tmp:
+    with _atomic(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, checked(), shape=(n_frames, *frame_shape), dtype="float32", imagej=True,
                          metadata=meta, **kwargs)
         if count != n_frames:
@@ -96,7 +121,7 @@ def write_array(path: str | Path, frames: np.ndarray, *, overwrite: bool = False
         return write_tiff(path, frames, overwrite=overwrite)
     if suffix == ".npy":
         check_output(path, overwrite=overwrite)
-        with _atomic(path, ".partial.npy") as tmp:  # np.save would append .npy to any other name
+        with _atomic(path, ".partial.npy", overwrite=overwrite) as tmp:  # np.save would append .npy to any other name
             np.save(tmp, np.asarray(frames, dtype=np.float32))
         return path
     raise InputError(f"{path}: cannot write '{path.suffix}' files; use .npy, .tif or .tiff")
@@ -116,7 +141,7 @@ def write_atoms_csv(path: str | Path, table: np.ndarray, *, pixel_size: float | 
     table = np.asarray(table, dtype=np.float64).reshape(-1, 4)
     calibrated = bool(pixel_size) and bool(unit)
     header = ["frame", "x_px", "y_px"] + ([f"x_{unit}", f"y_{unit}"] if calibrated else []) + ["intensity"]
-    with _atomic(path) as tmp, open(tmp, "w", newline="") as f:
+    with _atomic(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for t, y, x, v in table:
@@ -125,11 +150,11 @@ def write_atoms_csv(path: str | Path, table: np.ndarray, *, pixel_size: float | 
     return path
 
 
-def write_hspy(path: str | Path, frames: np.ndarray, *, pixel_size: float | None = None, unit: str | None = None,
+def write_hspy(path: str | Path, frames, *, pixel_size: float | None = None, unit: str | None = None,
                frame_time_s: float | None = None, title: str = "", processing: dict | None = None,
                overwrite: bool = False) -> Path:
-    """Write a (T, Y, X) or (Y, X) series as a HyperSpy ``.hspy`` file (RosettaSciIO; HyperSpy itself
-    is not needed to write or to read it): float32, a navigation axis ``time`` (seconds when the
+    """Write a (T, Y, X) or (Y, X) series (an array, or a dask array written block by block) as a
+    HyperSpy ``.hspy`` file (RosettaSciIO; HyperSpy itself is not needed to write or to read it): float32, a navigation axis ``time`` (seconds when the
     frame time is known), signal axes ``y``/``x`` with the pixel size and unit, and ``processing`` in
     ``metadata.Processing.noise2atom``. Written to a temporary name and renamed when complete."""
     from rsciio.hspy import file_writer
@@ -137,7 +162,8 @@ def write_hspy(path: str | Path, frames: np.ndarray, *, pixel_size: float | None
     from .._version import __version__
 
     path = check_output(path, overwrite=overwrite)
-    data = np.asarray(frames, dtype=np.float32)
+    lazy = hasattr(frames, "dask")  # a dask array: RosettaSciIO writes it block by block
+    data = frames.astype(np.float32) if lazy else np.asarray(frames, dtype=np.float32)
     space = [{"name": n, "scale": float(pixel_size) if pixel_size else 1.0, "offset": 0.0,
               "units": unit if pixel_size and unit else "<undefined>", "size": int(k), "navigate": False}
              for n, k in zip(("y", "x"), data.shape[-2:])]
@@ -147,8 +173,8 @@ def write_hspy(path: str | Path, frames: np.ndarray, *, pixel_size: float | None
     signal = {"data": data, "axes": axes,
               "metadata": {"General": {"title": title}, "Signal": {"signal_type": ""},
                            "Processing": {"noise2atom": processing or {}}},
-              "original_metadata": {}, "attributes": {"_lazy": False}, "tmp_parameters": {},
+              "original_metadata": {}, "attributes": {"_lazy": lazy}, "tmp_parameters": {},
               "package_info": {"name": "noise2atom", "version": __version__}, "learning_results": {}, "models": {}}
-    with _atomic(path) as tmp:
+    with _atomic(path, overwrite=overwrite) as tmp:
         file_writer(str(tmp), signal)
     return path

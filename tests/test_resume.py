@@ -1,0 +1,196 @@
+"""Interrupted denoising resumes to the same file; outputs appear only when complete; a full disk and
+a second writer are answered in one line (issue 6 items 2 and 5). Real subprocesses, real signals."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from noise2atom import pretrained
+from noise2atom.denoise_file import denoise_to_file
+from noise2atom.errors import InputError
+from noise2atom.io import LazyFrames, read_stack
+
+pytestmark = pytest.mark.skipif(not pretrained.DEFAULT_FILE.exists(), reason="needs the pretrained default model")
+CLI = [sys.executable, "-m", "noise2atom.cli", "denoise"]
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory):
+    """A 96-frame 64² arena movie (uint16 counts) with a pixel size, as a TIFF."""
+    from noise2atom.data.arena import SynthConfig, synthesize
+
+    folder = tmp_path_factory.mktemp("movie")
+    m = synthesize(SynthConfig(frames=96, size=64, dose=2.0, seed=3))
+    path = folder / "movie.tif"
+    tifffile.imwrite(path, m.noisy.astype(np.uint16), imagej=True, resolution=(1 / 0.05, 1 / 0.05),
+                     metadata={"axes": "TYX", "unit": "nm"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(movie, tmp_path_factory):
+    """The uninterrupted run's output."""
+    out = tmp_path_factory.mktemp("ref") / "ref.tif"
+    r = subprocess.run(CLI + [str(movie), "--out", str(out), "--chunk-frames", "8"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return tifffile.imread(out)
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def _kill_after_chunks(cmd, parts, n_chunks: int, timeout: float = 120.0) -> None:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while len(list(parts.glob("chunk-*.npy"))) < n_chunks:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() - t0 < timeout
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_denoise_killed_with_sigkill_resumes_to_the_same_file(movie, reference, tmp_path):
+    out, parts = tmp_path / "out.tif", tmp_path / "out.tif.parts"
+    cmd = CLI + [str(movie), "--out", str(out), "--chunk-frames", "8"]
+    _kill_after_chunks(cmd, parts, 3)
+    assert not out.exists(), "a killed run left a file under the final name"
+    done = len(list(parts.glob("chunk-*.npy")))
+    assert 3 <= done < 12
+
+    r = subprocess.run(cmd, capture_output=True, text=True)  # without --resume: refused, chunks kept
+    assert r.returncode == 2 and "--resume" in _one_error_line(r.stderr)
+    assert len(list(parts.glob("chunk-*.npy"))) >= done
+    r = subprocess.run(cmd[:-2] + ["--chunk-frames", "16", "--resume"], capture_output=True, text=True)
+    assert r.returncode == 2 and "chunk_frames" in _one_error_line(r.stderr)  # another command: not mixed in
+
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(tifffile.imread(out), reference, atol=1e-6)
+    assert read_stack(out).pixel_size == pytest.approx(0.05) and read_stack(out).unit == "nm"
+    assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+def test_resumed_chunks_warm_up_on_the_frames_before_them(tmp_path):
+    """With context frames and a support averaged over past frames, a chunk resumed in the middle of
+    the series gives what an uninterrupted run gives (it restarts on the frames before it)."""
+    from noise2atom.data.arena import SynthConfig, synthesize
+
+    net = pretrained.load_default()
+    assert net.config.model.context_frames > 0
+    stack = read_stack(_npy(tmp_path / "m.npy", synthesize(SynthConfig(frames=30, size=64, dose=2, seed=4)).noisy))
+    opts = dict(background="keep", background_frames=4)
+    full = tifffile.imread(denoise_to_file(net, stack, tmp_path / "full.tif", chunk_frames=5, **opts))
+
+    seen = []
+
+    def stop_after_17(i):
+        seen.append(i)
+        if len(seen) == 17:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "cut.tif"
+    with pytest.raises(KeyboardInterrupt):
+        denoise_to_file(net, stack, out, chunk_frames=5, on_frame=stop_after_17, **opts)
+    assert not out.exists() and len(list((tmp_path / "cut.tif.parts").glob("chunk-*.npy"))) == 3
+    resumed = tifffile.imread(denoise_to_file(net, stack, out, chunk_frames=5, resume=True, **opts))
+    np.testing.assert_allclose(resumed, full, atol=1e-5)
+
+
+def _npy(path, arr):
+    np.save(path, arr)
+    return path
+
+
+def test_lazy_reading_leaves_the_frames_in_the_file(movie, tmp_path):
+    stack = read_stack(movie, lazy=True)
+    assert isinstance(stack.data, LazyFrames) and isinstance(stack.data._source, np.memmap)
+    eager = read_stack(movie)
+    np.testing.assert_array_equal(stack.data[3:7], eager.data[3:7])
+    np.testing.assert_array_equal(stack.data[np.array([0, 9, 2])], eager.data[[0, 9, 2]])
+    assert stack.pixel_size == eager.pixel_size and stack.saturation == eager.saturation == 65535
+    npy = read_stack(_npy(tmp_path / "m.npy", eager.data), lazy=True)
+    assert isinstance(npy.data._source, np.memmap)
+    np.testing.assert_array_equal(np.asarray(npy.data), eager.data)
+
+
+def test_two_processes_writing_one_output_cannot_corrupt_it(movie, reference, tmp_path):
+    out = tmp_path / "same.tif"
+    cmd = CLI + [str(movie), "--out", str(out), "--chunk-frames", "8"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]
+    codes = sorted(rc for rc, _ in results)
+    assert codes == [0, 2], results  # one wrote it; the other was refused in one line
+    loser = next(err for rc, err in results if rc == 2)
+    assert any(s in _one_error_line(loser) for s in ("another noise2atom process", "output exists", "another process"))
+    np.testing.assert_allclose(tifffile.imread(out), reference, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.tif"]
+
+
+def test_two_processes_writing_into_one_folder_each_get_their_file(movie, reference, tmp_path):
+    outs = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    procs = [subprocess.Popen(CLI + [str(movie), "--out", str(o), "--chunk-frames", "8"], stderr=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, text=True) for o in outs]
+    for p in procs:
+        assert p.wait() == 0, p.stderr.read()
+    for o in outs:
+        np.testing.assert_allclose(tifffile.imread(o), reference, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.tif"]
+
+
+def _file_size_limit(nbytes: int):
+    def limit():  # a real EFBIG from the kernel, as a full disk gives ENOSPC; no SIGXFSZ kill
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return limit
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file-size limits as a full disk: Linux")
+@pytest.mark.parametrize("limit, kept", [(40_000, False), (400_000, True)])
+def test_a_full_disk_leaves_no_partial_file_and_says_so(movie, reference, tmp_path, limit, kept):
+    """A limit below one chunk (8 frames of 64² float32: 131 kB) fails at the first chunk; one above it
+    fails when the 1.6 MB TIFF is assembled: either way one line, nothing under the final name, and --resume
+    finishes once there is room."""
+    out = tmp_path / "out.tif"
+    cmd = CLI + [str(movie), "--out", str(out), "--chunk-frames", "8"]
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_file_size_limit(limit))
+    assert r.returncode == 2
+    line = _one_error_line(r.stderr)
+    assert "disk full" in line and str(out) in line and "nothing was written under this name" in line
+    assert not out.exists() and not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("**/*.tmp"))
+    chunks = list((tmp_path / "out.tif.parts").glob("chunk-*.npy"))
+    assert (len(chunks) == 12) == kept
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(tifffile.imread(out), reference, atol=1e-6)
+
+
+def test_finished_output_is_not_redone_and_resume_without_a_stopped_run_just_runs(movie, reference, tmp_path):
+    out = tmp_path / "o.tif"
+    r = subprocess.run(CLI + [str(movie), "--out", str(out), "--resume", "--chunk-frames", "8"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(tifffile.imread(out), reference, atol=1e-6)
+    before = out.stat().st_mtime_ns
+    r = subprocess.run(CLI + [str(movie), "--out", str(out), "--resume"], capture_output=True, text=True)
+    assert r.returncode == 2 and "exists" in _one_error_line(r.stderr) and out.stat().st_mtime_ns == before
+
+
+def test_chunk_store_refuses_a_second_writer_in_process(tmp_path):
+    from noise2atom.io.chunks import ChunkStore
+
+    out = tmp_path / "x.tif"
+    with ChunkStore(out, {"a": 1}):
+        with pytest.raises(InputError, match="another noise2atom process"):
+            with ChunkStore(out, {"a": 1}, resume=True):
+                pass

@@ -34,11 +34,21 @@ def test_a_pickle_posing_as_a_model_file_is_refused_and_runs_nothing(tmp_path):
 
 
 def test_a_checkpoint_carrying_code_is_not_executed(tmp_path, caplog):
+    """Raw, and wrapped with a valid header and checksum (so only weights_only stands in the way)."""
+    import hashlib
+    import io
+
+    from noise2atom.train.checkpoint import MAGIC
+
     marker = tmp_path / "pwned"
-    torch.save({"meta_json": json.dumps({}), "evil": _Payload(marker)}, tmp_path / "last.pt")
-    assert load_checkpoint(tmp_path) is None  # refused (weights_only), with a warning, no code run
-    assert not marker.exists()
-    assert "cannot be read" in caplog.text
+    buf = io.BytesIO()
+    torch.save({"meta_json": json.dumps({}), "evil": _Payload(marker)}, buf)
+    payload = buf.getvalue()
+    for data in (payload, MAGIC + hashlib.sha256(payload).digest() + payload):
+        (tmp_path / "last.pt").write_bytes(data)
+        assert load_checkpoint(tmp_path) is None  # refused, with a warning, no code run
+        assert not marker.exists()
+        assert "cannot be used" in caplog.text
 
 
 def test_a_model_header_with_code_in_its_json_is_only_data(tmp_path, tiny_config, noisy_movie):

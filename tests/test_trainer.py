@@ -177,3 +177,23 @@ def test_config_allows_pairs_alone_but_not_nothing(tiny_config):
     tiny_config.with_updates(train={"epochs": 0, "pair_steps": 5}).validate()
     with pytest.raises(ConfigError, match="nothing to train"):
         tiny_config.with_updates(train={"epochs": 0, "pair_steps": 0}).validate()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_last_checkpoint_is_detected_and_the_previous_one_used(tiny_config, noisy_movie, tmp_path,
+                                                                       caplog, damage):
+    frames = _frames(noisy_movie)
+    cfg = tiny_config.with_updates(train={"epochs": 3})
+    run = Trainer(cfg, frames, device="cpu", workdir=tmp_path)
+    run.run(max_steps=3)  # checkpoints at step 2 (every 2 steps) and step 3 (the end)
+    last = tmp_path / "last.pt"
+    data = bytearray(last.read_bytes())
+    if damage == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    last.write_bytes(bytes(data))
+    again = Trainer(cfg, frames, device="cpu", workdir=tmp_path)
+    assert again.resume()
+    assert "checksum mismatch" in caplog.text and "trying the previous one" in caplog.text
+    assert again.global_step == 2  # prev.pt

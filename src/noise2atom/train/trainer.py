@@ -493,7 +493,10 @@ class Trainer:
         path = self.workdir / "losses.csv"
         if path.exists():
             with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.global_step]
+                # a run killed mid-write may end in a cut row (fields missing: None); rows after the
+                # checkpoint are redone
+                rows = [r for r in csv.DictReader(f)
+                        if None not in r.values() and r["step"].isdigit() and int(r["step"]) <= self.global_step]
             with open(path, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
                 w.writeheader()

@@ -175,6 +175,9 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "x.n2a"), "--init", "default",
                                    "--context-frames", "0", "--device", "cpu"])
     assert res.exit_code != 0 and "network shape" in res.output
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "z.n2a"), "--init", "default",
+                                   "--epochs", "1", "--device", "cpu"])
+    assert res.exit_code == 2 and "leave out --epochs" in res.output and not (tmp_path / "z.n2a").exists()
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "y.n2a"), "--init", "default",
                                    "--preset", "paper", "--device", "cpu"])
     assert res.exit_code == 2 and "leave out --preset" in res.output and not (tmp_path / "y.n2a").exists()

@@ -139,6 +139,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                     raise InputError(f"--init {init}: that model is the {init_model.config.preset!r} preset, not "
                                      f"{preset!r}; leave out --preset (the model's configuration is used)")
                 config = finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS)
+                if (epochs or 0) > 0 and init_model.config.model.context_frames > 0:
+                    raise InputError(f"--init {init}: that model reads {init_model.config.model.context_frames} "
+                                     "context frames, which the cycle game (--epochs) cannot train: leave out "
+                                     "--epochs (fine-tuning uses pair steps, --pair-steps)")
             elif config_file is not None:
                 try:
                     config = RunConfig.from_dict(json.loads(config_file.read_text()))

@@ -170,6 +170,7 @@ def test_loss_figure_of_a_pair_stage_run_shows_the_pair_loss_alone(tmp_path):
             w.writerow({"step": i, "pair": 1.0 / i, "val_score": 0.5 if i == 30 else None})
     out = plot_losses(path, tmp_path / "losses.png")
     assert Image.open(out).size == (720, 432)  # one panel (6 x 3.6 in at 120 dpi), not the game's two
+    assert (tmp_path / "losses.pdf").read_bytes()[:4] == b"%PDF"  # and the PDF for papers
 
 
 def test_keep_background_over_past_frames_never_uses_a_later_frame(pair_model):

@@ -238,7 +238,7 @@ def test_demo_as_the_readme_runs_it_briefly(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])
     assert r.exit_code == 0, r.output
     for name in ("noisy.tif", "truth-atoms.tif", "denoised.tif", "denoised-default.tif", "model.n2a", "report.md", "report.json",
-                 "side_by_side.png", "css.png", "css.pdf", "losses.png"):
+                 "side_by_side.png", "side_by_side.pdf", "css.png", "css.pdf", "losses.png", "losses.pdf"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     assert report["recipe"]["context_frames"] == 4 and set(report["css"]) >= {"noisy", "noise2atom"}

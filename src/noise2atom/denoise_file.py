@@ -138,10 +138,15 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
 
 def _assemble(store: ChunkStore, out: Path, n: int, n_chunks: int, stack: Stack, record, overwrite: bool) -> None:
     """Stream the chunks into the final file (temporary name, then renamed)."""
-    if out.suffix.lower() == ".hspy":  # a dask array over the memory-mapped chunks: written block by block
+    if out.suffix.lower() == ".hspy":  # a dask array that reads one chunk at a time: written block by block
+        import dask
         import dask.array as da
 
-        data = da.concatenate([da.from_array(store.read(i), chunks=(64, -1, -1)) for i in range(n_chunks)])
+        h, w = stack.data.shape[1:]
+        step = store.manifest["chunk_frames"]
+        sizes = [min(step, n - i * step) for i in range(n_chunks)]
+        data = da.concatenate([da.from_delayed(dask.delayed(store.read)(i), shape=(k, h, w), dtype=np.float32)
+                               for i, k in enumerate(sizes)])
         write_hspy(out, data, pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
                    title=f"{Path(stack.name).name} (noise2atom)", processing=record, overwrite=overwrite)
     else:

@@ -1,4 +1,5 @@
-"""Figures and the short report: loss curves (paper Fig. 1), side-by-side frames (paper Fig. 3)."""
+"""Figures and the short report: loss curves (paper Fig. 1), side-by-side frames (paper Fig. 3), CSS
+over time, atom positions. Every figure is written as PNG and, beside it, PDF (for papers)."""
 
 from __future__ import annotations
 
@@ -34,12 +35,9 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _save(fig, out_path: str | Path, plt) -> Path:
-    """Lay out, write at 120 dpi and close a figure."""
-    fig.tight_layout()
-    out_path = Path(out_path)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
-    return out_path
+    """Lay out and write a figure as ``out_path`` and its PDF/PNG companion (figures go into papers:
+    :func:`_save_png_and_pdf`); returns ``out_path``."""
+    return _save_png_and_pdf(fig, out_path, plt, dpi=120)[0]
 
 
 def plot_losses(csv_path: str | Path, out_path: str | Path, *, cycle_limit: float = 0.05,
@@ -163,13 +161,13 @@ def companion_path(out_path: str | Path) -> Path:
     return out_path.with_suffix(".pdf" if out_path.suffix.lower() == ".png" else ".png")
 
 
-def _save_png_and_pdf(fig, out_path: str | Path, plt) -> list[Path]:
+def _save_png_and_pdf(fig, out_path: str | Path, plt, dpi: int = 150) -> list[Path]:
     """Write a figure as ``out_path`` and, beside it, as :func:`companion_path` (for papers)."""
     out_path = Path(out_path)
     other = companion_path(out_path)
     fig.tight_layout()
     for p in (out_path, other):
-        fig.savefig(p, dpi=150)
+        fig.savefig(p, dpi=dpi)
     plt.close(fig)
     return [out_path, other]
 

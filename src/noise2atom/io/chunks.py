@@ -141,8 +141,8 @@ class ChunkStore:
         self._write_bytes(self.path(index), buf.getvalue())
 
     def read(self, index: int) -> np.ndarray:
-        """Chunk ``index``, memory-mapped (read as it is used)."""
-        return np.load(self.path(index), mmap_mode="r")
+        """Chunk ``index`` (read whole: one chunk at a time is what the assembly holds)."""
+        return np.load(self.path(index))
 
     def remove(self) -> None:
         """Delete the folder (after the final file is in place)."""

@@ -84,6 +84,21 @@ class LazyFrames:
         self._source, self._read = source, read or np.asarray
         self.shape = tuple(int(n) for n in source.shape)
         self.source_dtype = np.dtype(source.dtype)
+        # a C-ordered memory map is read with plain file reads instead: pages a map touches stay in
+        # the process's resident memory, which would then grow with the series
+        self._file = None
+        if isinstance(source, np.memmap) and source.flags.c_contiguous and getattr(source, "filename", None):
+            self._file = (source.filename, int(source.offset))
+
+    def _read_frames(self, start: int, stop: int) -> np.ndarray:
+        name, offset = self._file
+        frame = self.shape[1] * self.shape[2]
+        n = max(0, stop - start)
+        a = np.fromfile(name, dtype=self.source_dtype, count=n * frame,
+                        offset=offset + start * frame * self.source_dtype.itemsize)
+        if a.size != n * frame:
+            raise OSError(f"{name}: file ends before frame {stop} (truncated?)")
+        return a.reshape(n, *self.shape[1:]).astype(np.float32, copy=False)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -93,6 +108,13 @@ class LazyFrames:
             key = key.tolist()
         if isinstance(key, list):  # one read per frame: memory maps and dask both take these
             return np.stack([self[int(i)] for i in key]) if key else np.empty((0, *self.shape[1:]), np.float32)
+        if self._file is not None:
+            if isinstance(key, (int, np.integer)):
+                i = range(len(self))[key]
+                return self._read_frames(i, i + 1)[0]
+            if isinstance(key, slice) and key.step in (None, 1):
+                start, stop, _ = key.indices(len(self))
+                return self._read_frames(start, stop)
         return np.asarray(self._read(self._source[key]), dtype=np.float32)
 
     def __array__(self, dtype=None, copy=None):

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import numpy as np
@@ -259,5 +260,15 @@ def test_denoise_writes_hspy_with_calibration_and_a_record(tmp_path, tiny_config
     assert s.data.shape == noisy_movie.noisy.shape and s.unit == "nm"
     assert s.pixel_size == pytest.approx(0.021) and s.frame_time_s == pytest.approx(0.05)
     assert s.metadata["metadata"]["Processing"]["noise2atom"]["model"] == str(model)
-    r = runner.invoke(app, ["denoise", str(cal), "--model", str(model), "--out", str(tmp_path / "den.zarr")])
-    assert r.exit_code == 2 and ".hspy" in r.output
+    r = runner.invoke(app, ["denoise", str(cal), "--model", str(model), "--out", str(tmp_path / "den.jpg")])
+    assert r.exit_code == 2 and ".hspy" in r.output and ".ome.zarr" in r.output
+    if importlib.util.find_spec("ome_zarr") is None:
+        return
+    z = tmp_path / "den.ome.zarr"  # OME-Zarr, streamed from the chunks like the others
+    r = runner.invoke(app, ["denoise", str(cal), "--model", str(model), "--out", str(z)])
+    assert r.exit_code == 0, r.output
+    back = read_stack(z)
+    np.testing.assert_allclose(back.data, s.data, atol=1e-6)
+    assert (back.unit, back.pixel_size, back.frame_time_s) == ("nm", pytest.approx(0.021), pytest.approx(0.05))
+    assert back.metadata["noise2atom"]["processing"]["model"] == str(model)
+    assert sorted(p.name for p in tmp_path.iterdir() if "den" in p.name) == ["den.hspy", "den.ome.zarr"]

@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from noise2atom.errors import InputError
-from noise2atom.io import check_frames, read_stack, stack_from_array, write_hspy, write_tiff
+from noise2atom.io import check_frames, read_stack, stack_from_array, write_hspy, write_ome_zarr, write_tiff
 
 
 def test_read_formats(tmp_path, rng):
@@ -119,6 +119,42 @@ def test_real_microscope_files_read_and_keep_their_calibration_through_tiff_and_
         if s.pixel_size is not None:
             assert back.pixel_size == pytest.approx(s.pixel_size, rel=1e-6)
     np.testing.assert_array_equal(read_stack(out_h).data, s.data[:, :64, :64])
+    try:
+        import ome_zarr  # noqa: F401  (the [zarr] extra)
+    except ImportError:
+        return
+    out_z = write_ome_zarr(tmp_path / "out.ome.zarr", s.data[:, :64, :64], pixel_size=s.pixel_size, unit=s.unit,
+                           frame_time_s=s.frame_time_s)
+    back = read_stack(out_z)
+    assert back.unit == s.unit and back.frame_time_s == s.frame_time_s
+    assert back.pixel_size == (None if s.pixel_size is None else pytest.approx(s.pixel_size, rel=1e-6))
+    np.testing.assert_array_equal(back.data, s.data[:, :64, :64])
+
+
+def test_ome_zarr_round_trip_keeps_calibration_and_reads_lazily(tmp_path, rng):
+    pytest.importorskip("ome_zarr")
+    from noise2atom.io import LazyFrames
+
+    data = rng.random((7, 20, 30)).astype(np.float32)
+    path = write_ome_zarr(tmp_path / "m.ome.zarr", data, pixel_size=0.5, unit="Å", frame_time_s=0.02,
+                          processing={"model": "default"})
+    eager, lazy = read_stack(path), read_stack(path, lazy=True)
+    np.testing.assert_array_equal(eager.data, data)
+    assert isinstance(lazy.data, LazyFrames)
+    np.testing.assert_array_equal(lazy.data[2:5], data[2:5])
+    for s in (eager, lazy):
+        assert (s.pixel_size, s.unit, s.frame_time_s) == (0.5, "Å", pytest.approx(0.02))
+    assert eager.metadata["noise2atom"]["processing"] == {"model": "default"}
+    with pytest.raises(InputError, match="exists"):
+        write_ome_zarr(path, data)
+    single = read_stack(write_ome_zarr(tmp_path / "one.ome.zarr", data[0]))
+    assert single.data.shape == (1, 20, 30) and single.pixel_size is None and single.unit is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ome.zarr", "one.ome.zarr"]  # no temporary folder
+    bad = tmp_path / "bad.zarr"
+    bad.mkdir()
+    (bad / "zarr.json").write_text("{not json")
+    with pytest.raises(InputError, match="bad.zarr: not a readable Zarr image"):
+        read_stack(bad)
 
 
 @pytest.mark.parametrize("raw, unit", [("n_m", "nm"), ("nm", "nm"), ("um", "µm"), ("\\u00B5m", "µm"), ("micron", "µm"),

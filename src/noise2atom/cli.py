@@ -201,7 +201,8 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             model: str = typer.Option("default", "--model", "-m",
                                       help="Trained model file, or 'default': the pretrained model shipped with "
                                            "noise2atom (no training)"),
-            out: Path = typer.Option(..., "--out", "-o", help="Output: float32 ImageJ TIFF stack, or .hspy"),
+            out: Path = typer.Option(..., "--out", "-o", help="Output: float32 ImageJ TIFF stack (.tif), .hspy, "
+                                                              "or OME-Zarr (.ome.zarr, the [zarr] extra)"),
             tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),
             overlap: Optional[int] = typer.Option(None, help="Tile overlap in px"),
             batch: Optional[int] = typer.Option(None, help="Tiles per forward pass"),
@@ -229,7 +230,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
     output built from chunks, so a movie larger than memory can be denoised, and a stopped run
     continues with --resume."""
     from ._version import __version__
-    from .denoise_file import denoise_to_file
+    from .denoise_file import OUTPUT_SUFFIXES, denoise_to_file
     from .io import check_frames, check_output, read_stack
     from .pretrained import resolve_model
 
@@ -240,9 +241,9 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             raise ConfigError(f"--background {background!r}: choose one of {', '.join(BACKGROUND_MODES)}")
         if precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"--precision {precision!r}: choose fp32, bf16 or fp16")
-        if out.suffix.lower() not in (".tif", ".tiff", ".hspy"):
-            raise InputError(f"{out}: denoised series are written as ImageJ TIFF or HyperSpy files; use a .tif, "
-                             ".tiff or .hspy name")
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
+                             ".tiff, .hspy or .ome.zarr name")
         net = resolve_model(model, device=device)
         stack = read_stack(input, lazy=True)
         check_frames(stack)

@@ -21,11 +21,13 @@ import numpy as np
 
 from ._version import __version__
 from .errors import InputError
-from .io import Stack, check_output, write_hspy, write_tiff_stream
+from .io import Stack, check_output, write_hspy, write_ome_zarr, write_tiff_stream
 from .io.chunks import ChunkStore, disk_full_error, is_disk_full
 
 #: frames per stored chunk: ~16 MB at 128², 256 MB at 512²
 CHUNK_FRAMES = 256
+#: what denoise_to_file writes: ImageJ TIFF, HyperSpy, OME-Zarr (a folder; the [zarr] extra)
+OUTPUT_SUFFIXES = (".tif", ".tiff", ".hspy", ".zarr")
 
 
 def model_fingerprint(model) -> str:
@@ -57,8 +59,8 @@ def _frames(data, start: int, stop: int, block: int = 64):
 def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int = CHUNK_FRAMES, resume: bool = False,
                     overwrite: bool = False, on_frame: Callable[[int], None] | None = None,
                     record: dict | None = None, **options) -> Path:
-    """Denoise ``stack`` with ``model`` into ``out`` (``.tif``/``.tiff``: ImageJ TIFF; ``.hspy``)
-    with the stack's calibration.
+    """Denoise ``stack`` with ``model`` into ``out`` (ImageJ TIFF, ``.hspy`` or OME-Zarr) with the
+    stack's calibration, in chunks (bounded memory), resumable.
 
     Parameters
     ----------
@@ -66,6 +68,7 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     stack : Stack
         In memory or lazy; checked by :func:`noise2atom.io.check_frames` before.
     out : path
+        ``.tif``/``.tiff`` (ImageJ TIFF), ``.hspy`` or ``.ome.zarr`` (OME-Zarr; the ``[zarr]`` extra).
     chunk_frames : int
         Frames per stored chunk (what a resumed run may lose at most).
     resume : bool
@@ -73,9 +76,10 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     overwrite : bool
         Replace an existing ``out`` (and discard a stopped run's chunks).
     on_frame : callable(i)
-        Called once per frame done (chunks found done on resume count too).
+        Called with each frame's index when it is done (frames of chunks found done on resume too).
     record : dict
-        Written into the ``.hspy`` file's ``metadata.Processing.noise2atom``.
+        The processing record: in the ``.hspy`` file's ``metadata.Processing.noise2atom``, or the
+        OME-Zarr group's ``noise2atom`` attribute.
     **options
         ``tile_px``, ``overlap_px``, ``batch_size``, ``rescale``, ``background``,
         ``background_frames``, ``tta``, ``precision``, as :meth:`Noise2Atom.denoise_iter`.
@@ -85,9 +89,9 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     Path of the written file.
     """
     out = check_output(out, overwrite=overwrite)
-    if out.suffix.lower() not in (".tif", ".tiff", ".hspy"):
-        raise InputError(f"{out}: denoised series are written as ImageJ TIFF or HyperSpy files; use a .tif, "
-                         ".tiff or .hspy name")
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
+                         ".tiff, .hspy or .ome.zarr name")
     if chunk_frames < 1:
         raise InputError(f"chunk_frames={chunk_frames} must be >= 1")
     nz = model.input_normalization(stack)
@@ -106,10 +110,9 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     with ChunkStore(out, manifest, resume=resume, overwrite=overwrite) as store:
         todo = [i for i in range(n_chunks) if not store.done(i)]
         if on_frame:
-            for i in range(n_chunks):
-                if i not in todo:
-                    for _ in range(min(chunk_frames, n - i * chunk_frames)):
-                        on_frame(0)
+            for i in sorted(set(range(n_chunks)) - set(todo)):
+                for t in range(i * chunk_frames, min(n, (i + 1) * chunk_frames)):
+                    on_frame(t)
         for first, last in _runs(todo):  # consecutive missing chunks are denoised in one pass
             start, stop = first * chunk_frames, min(n, (last + 1) * chunk_frames)
             lead = min(warm, start)
@@ -121,7 +124,7 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
                     continue
                 chunk.append(frame)
                 if on_frame:
-                    on_frame(0)
+                    on_frame(start - lead + j)
                 if len(chunk) == min(chunk_frames, n - index * chunk_frames):
                     store.write(index, np.stack(chunk))
                     chunk, index = [], index + 1
@@ -138,7 +141,7 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
 
 def _assemble(store: ChunkStore, out: Path, n: int, n_chunks: int, stack: Stack, record, overwrite: bool) -> None:
     """Stream the chunks into the final file (temporary name, then renamed)."""
-    if out.suffix.lower() == ".hspy":  # a dask array that reads one chunk at a time: written block by block
+    if out.suffix.lower() in (".hspy", ".zarr"):  # a dask array that reads one chunk at a time: written in blocks
         import dask
         import dask.array as da
 
@@ -147,8 +150,12 @@ def _assemble(store: ChunkStore, out: Path, n: int, n_chunks: int, stack: Stack,
         sizes = [min(step, n - i * step) for i in range(n_chunks)]
         data = da.concatenate([da.from_delayed(dask.delayed(store.read)(i), shape=(k, h, w), dtype=np.float32)
                                for i, k in enumerate(sizes)])
-        write_hspy(out, data, pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
-                   title=f"{Path(stack.name).name} (noise2atom)", processing=record, overwrite=overwrite)
+        if out.suffix.lower() == ".zarr":
+            write_ome_zarr(out, data, pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
+                           processing=record, overwrite=overwrite)
+        else:
+            write_hspy(out, data, pixel_size=stack.pixel_size, unit=stack.unit, frame_time_s=stack.frame_time_s,
+                       title=f"{Path(stack.name).name} (noise2atom)", processing=record, overwrite=overwrite)
     else:
         frames = (f for i in range(n_chunks) for f in store.read(i))
         write_tiff_stream(out, frames, n_frames=n, frame_shape=stack.data.shape[1:], pixel_size=stack.pixel_size,

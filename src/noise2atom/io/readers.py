@@ -24,7 +24,8 @@ FRAME_SUFFIXES = (".tif", ".tiff", ".png")
 _UNITS = {"nm": "nm", "n_m": "nm", "nanometer": "nm", "nanometers": "nm", "nanometre": "nm", "nanometres": "nm",
           "µm": "µm", "μm": "µm", "um": "µm", "u_m": "µm", "\\u00b5m": "µm", "micron": "µm", "microns": "µm",
           "micrometer": "µm", "micrometre": "µm", "å": "Å", "a": "Å", "angstrom": "Å", "angstroms": "Å",
-          "pm": "pm", "picometer": "pm", "mm": "mm", "m": "m"}
+          "pm": "pm", "picometer": "pm", "picometre": "pm", "mm": "mm", "millimeter": "mm", "m": "m",
+          "meter": "m", "metre": "m"}
 
 
 def normalize_unit(unit) -> str | None:
@@ -108,7 +109,8 @@ def _read_npy(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
 #: RosettaSciIO plugin per extension
 _RSCIIO = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".emi": "tia",
            ".ser": "tia", ".mrc": "mrc", ".hspy": "hspy", ".zspy": "zspy"}
-_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0}
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "min": 60.0, "second": 1.0,
+               "millisecond": 1e-3, "microsecond": 1e-6, "nanosecond": 1e-9, "minute": 60.0}
 
 
 def frame_time_seconds(units, scale) -> float | None:
@@ -153,6 +155,55 @@ def _read_rsciio(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
     cal["metadata"] = {"reader": f"rsciio.{plugin}", "signals_in_file": len(signals),
                        "metadata": sig.get("metadata", {}), "axes": [dict(a) for a in axes]}
     return data, cal
+
+
+def _read_zarr(path: Path, lazy: bool = False) -> tuple[np.ndarray, dict]:
+    """An OME-Zarr image (NGFF 0.4 or 0.5; its first, full-resolution dataset) or a bare Zarr array.
+    Axes other than t/y/x must have size 1; pixel size, unit and frame time come from the scale
+    transformation and the axes' units. Needs the ``[zarr]`` extra."""
+    try:
+        import dask.array as da
+        import zarr
+    except ImportError as exc:
+        raise InputError(f"{path}: reading Zarr needs the [zarr] extra ({exc}); install it with: "
+                         "pip install 'noise2atom[zarr]'") from exc
+    node = zarr.open(str(path), mode="r")
+    if isinstance(node, zarr.Array):
+        return (da.from_zarr(node) if lazy else np.asarray(node[...])), {}
+    attrs = dict(node.attrs)
+    multiscales = attrs.get("ome", attrs).get("multiscales")
+    if not multiscales:
+        raise InputError(f"{path}: a Zarr group without OME-Zarr 'multiscales' metadata")
+    ms = multiscales[0]
+    dataset = ms["datasets"][0]
+    arr = node[dataset["path"]]
+    axes = [a if isinstance(a, dict) else {"name": a} for a in ms.get("axes", [])] or \
+        [{"name": n} for n in "tyx"[-arr.ndim:]]
+    names = [a["name"] for a in axes]
+    scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"),
+                 [1.0] * arr.ndim)
+    index = []
+    for name, size in zip(names, arr.shape):
+        if name in ("t", "y", "x"):
+            index.append(slice(None))
+        elif size == 1:
+            index.append(0)
+        else:
+            raise InputError(f"{path}: axis '{name}' has {size} entries; noise2atom reads single-channel images and "
+                             "series of frames (t, y, x)")
+    data = da.from_zarr(arr)[tuple(index)]
+    cal: dict = {"metadata": {"reader": "zarr", "multiscales": ms, "noise2atom": attrs.get("noise2atom", {})}}
+    by_name = {n: (a, float(k)) for n, a, k in zip(names, axes, scale)}
+    if "x" in by_name:
+        a, k = by_name["x"]
+        unit = normalize_unit(a.get("unit"))
+        if unit and k > 0:
+            cal["pixel_size"], cal["unit"] = k, unit
+    if "t" in by_name:
+        a, k = by_name["t"]
+        if (seconds := frame_time_seconds(a.get("unit"), k)) is not None:
+            cal["frame_time_s"] = seconds
+    return (data if lazy else data.compute()), cal
 
 
 _READERS: dict[str, Callable[..., tuple[np.ndarray, dict]]] = {
@@ -223,8 +274,8 @@ def read_stack(path: str | Path, *, lazy: bool = False) -> Stack:
     ----------
     path : str or Path
         A TIFF stack (``.tif``/``.tiff``), a ``.npy`` array (2-D or 3-D), a PNG, a microscope file
-        (``.dm3``/``.dm4``, ``.emd``, ``.emi``/``.ser``, ``.mrc``, ``.hspy``, ``.zspy``), or a folder
-        of PNG/TIFF frames (natural sort order).
+        (``.dm3``/``.dm4``, ``.emd``, ``.emi``/``.ser``, ``.mrc``, ``.hspy``, ``.zspy``), an OME-Zarr
+        folder (``.zarr``, with the ``[zarr]`` extra), or a folder of PNG/TIFF frames (natural sort order).
     lazy : bool
         Leave the frames in the file (``Stack.data`` is then :class:`~noise2atom.io.stack.LazyFrames`,
         read a few frames at a time): memory maps for TIFF and ``.npy``, RosettaSciIO's lazy (dask)
@@ -245,7 +296,15 @@ def read_stack(path: str | Path, *, lazy: bool = False) -> Stack:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    raw, cal = _read_folder(path, lazy) if path.is_dir() else _read_file(path, lazy)
+    if path.is_dir() and path.suffix.lower() == ".zarr":
+        try:
+            raw, cal = _read_zarr(path, lazy)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable Zarr image ({exc})") from exc
+    else:
+        raw, cal = _read_folder(path, lazy) if path.is_dir() else _read_file(path, lazy)
     return stack_from_array(raw, source=path, lazy=lazy, **cal)
 
 

@@ -178,3 +178,61 @@ def write_hspy(path: str | Path, frames, *, pixel_size: float | None = None, uni
     with _atomic(path, overwrite=overwrite) as tmp:
         file_writer(str(tmp), signal)
     return path
+
+
+#: OME-NGFF wants UDUNITS-2 names for axis units
+_NGFF_UNITS = {"nm": "nanometer", "Å": "angstrom", "pm": "picometer", "µm": "micrometer", "mm": "millimeter",
+               "m": "meter"}
+
+
+def write_ome_zarr(path: str | Path, frames, *, pixel_size: float | None = None, unit: str | None = None,
+                   frame_time_s: float | None = None, processing: dict | None = None,
+                   overwrite: bool = False) -> Path:
+    """Write a (T, Y, X) or (Y, X) series (an array, or a dask array written block by block) as an
+    OME-Zarr image (``name.ome.zarr``, one resolution level, float32, chunks of up to 64 frames):
+    axes ``t``/``y``/``x`` with the pixel size and frame time as the scale transformation and their
+    units (UDUNITS names: ``nanometer``, ``second``), ``processing`` in the group's ``noise2atom``
+    attribute. Needs the ``[zarr]`` extra (ome-zarr). The folder is built under a temporary name
+    and renamed when complete."""
+    import shutil
+
+    try:
+        import zarr
+        from ome_zarr.writer import write_image
+    except ImportError as exc:
+        raise InputError(f"{path}: writing OME-Zarr needs the [zarr] extra ({exc}); install it with: "
+                         "pip install 'noise2atom[zarr]'") from exc
+    path = check_output(path, overwrite=overwrite)
+    lazy = hasattr(frames, "dask")
+    data = frames.astype(np.float32) if lazy else np.asarray(frames, dtype=np.float32)
+    if data.ndim == 2:
+        data = data[None]
+    space_unit = _NGFF_UNITS.get(unit or "") if pixel_size else None
+    units = {**({"t": "second"} if frame_time_s else {}), **({"y": space_unit, "x": space_unit} if space_unit else {})}
+    scale = {"t": float(frame_time_s or 1.0), "y": float(pixel_size or 1.0), "x": float(pixel_size or 1.0)}
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    from .chunks import disk_full_error, is_disk_full
+
+    try:
+        root = zarr.open_group(str(tmp), mode="w")
+        write_image(data, root, scale_factors=[], axes="tyx", scale=scale, axes_units=units or None,
+                    storage_options={"chunks": (min(64, data.shape[0]), *data.shape[1:])})
+        root.attrs["noise2atom"] = {"pixel_size": pixel_size, "unit": unit, "frame_time_s": frame_time_s,
+                                    "processing": processing or {}}
+        if path.exists() and overwrite:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        try:
+            os.rename(tmp, path)  # refuses (OSError) if another process made a non-empty folder meanwhile
+        except OSError as exc:
+            if path.exists():
+                raise InputError(f"{path}: another process wrote this output while this one ran; its folder is "
+                                 "kept (pass --overwrite to replace it)") from exc
+            raise
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path, exc) from exc
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path

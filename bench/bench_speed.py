@@ -8,8 +8,9 @@
 Denoising runs ``Noise2Atom.denoise_iter`` (the code the CLI runs: causal context stacks, tiles of
 the preset's size blended, batches of tiles across frames; ``--tiles``/``--batches`` try other tile
 sides and tiles per forward pass, ``preset`` meaning the preset's) over an arena movie at 2 e/px.
-Weights are the preset's fresh ones (the cost does not depend on them), or ``--model``'s (then only
-its preset runs; output differences between settings mean something only with trained weights).
+Weights are the preset's fresh ones (the cost does not depend on them), or those of each ``--model``
+(comma-separated; each runs with its own preset; output differences between settings mean something
+only with trained weights).
 Each figure is the median over ``--repeats`` timed passes after one warm-up pass; a pass is as many
 frames as take about ``--seconds``. Every row after the first of a preset and size gives the largest
 absolute difference and the PSNR of its output against the first row's (float32 and the preset's
@@ -62,13 +63,12 @@ def denoise_rows(args, torch, device) -> list[dict]:
     from noise2atom.pretrained import resolve_model
 
     rows = []
-    for preset in args.presets:
-        if args.model:
-            model = resolve_model(args.model, device=device)
-            if model.config.preset != preset:
-                continue
-        else:
-            model = Noise2Atom(preset_config(preset, seed=0), device=device)
+    if args.model:  # each named model (its own preset), in this order
+        entries = [(name, resolve_model(name, device=device)) for name in args.model.split(",")]
+    else:
+        entries = [(None, Noise2Atom(preset_config(preset, seed=0), device=device)) for preset in args.presets]
+    for label, model in entries:
+        preset = model.config.preset
         for size in args.sizes:
             # frames per pass: a first guess from two frames, then about --seconds' worth
             probe = synthesize(SynthConfig(frames=2, size=size, dose=2.0, seed=size)).noisy
@@ -97,7 +97,8 @@ def denoise_rows(args, torch, device) -> list[dict]:
                             return out
 
                         fps = _median_rate(run, n, args.repeats)
-                        row = {"what": "denoise", "preset": preset, "size": size, "precision": precision,
+                        row = {"what": "denoise", "preset": preset, **({"model": label} if label else {}),
+                               "size": size, "precision": precision,
                                "tile": tile_px, "batch": batch_n, "frames_per_pass": n,
                                "frames_per_s": round(fps, 2), "peak_mb": round(_peak_mb(torch, device), 1)}
                         out = np.stack(run()[: min(n, 8)])
@@ -189,7 +190,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default=None)
     ap.add_argument("--presets", default="small,paper")
-    ap.add_argument("--model", default=None, help="trained weights ('default' or a file) for its preset's rows")
+    ap.add_argument("--model", default=None, help="trained weights, comma-separated ('default', 'default-fast' or "
+                                                  "files): rows for each, in one run; --presets is then ignored")
     ap.add_argument("--sizes", default="128,512,1024,2048")
     ap.add_argument("--precisions", default="fp32")
     ap.add_argument("--tiles", default="preset")

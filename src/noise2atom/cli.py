@@ -200,7 +200,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
 def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4, EMD, .emi/.ser, MRC, .hspy, .npy, PNG or a folder)"),
             model: str = typer.Option("default", "--model", "-m",
                                       help="Trained model file, or 'default': the pretrained model shipped with "
-                                           "noise2atom (no training)"),
+                                           "noise2atom (no training); 'default-fast': its fast student"),
+            fast: bool = typer.Option(False, "--fast", help="Use the default's fast student (about 3x the frames/s "
+                                                           "on a CPU; see noise2atom distill for your own model)"),
             out: Path = typer.Option(..., "--out", "-o", help="Output: float32 ImageJ TIFF stack (.tif), .hspy, "
                                                               "or OME-Zarr (.ome.zarr, the [zarr] extra)"),
             tile: Optional[int] = typer.Option(None, help="Tile side in px (default: the model's crop)"),
@@ -244,6 +246,13 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
                              ".tiff, .hspy or .ome.zarr name")
+        if fast:
+            from .pretrained import DEFAULT_NAME, FAST_NAME
+
+            if model not in (DEFAULT_NAME, FAST_NAME):
+                raise InputError(f"--fast uses the default's fast student, not {model}: make a fast student of your "
+                                 "model with `noise2atom distill` and pass it as --model")
+            model = FAST_NAME
         net = resolve_model(model, device=device)
         stack = read_stack(input, lazy=True)
         check_frames(stack)
@@ -456,6 +465,107 @@ def benchmark(out: Path = typer.Option(..., "--out", "-o", help="Folder for resu
         _fail(exc)
     print((out / "results.md").read_text())
     log.info("results in %s", out)
+
+
+@app.command("denoise-many")
+def denoise_many_cmd(inputs: list[Path] = typer.Argument(..., help="Files (or frame folders) to denoise"),
+                     out_dir: Path = typer.Option(..., "--out-dir", "-o", help="Existing folder for NAME-denoised.tif"),
+                     model: str = typer.Option("default", "--model", "-m", help="Model file, 'default' or "
+                                               "'default-fast' (each worker loads it)"),
+                     suffix: str = typer.Option(".tif", help="Output format: .tif, .hspy or .ome.zarr"),
+                     scheduler: Optional[str] = typer.Option(None, help="Address of a running Dask scheduler (e.g. "
+                                                             "started with dask-jobqueue on Slurm); default: a local "
+                                                             "cluster"),
+                     workers: int = typer.Option(2, min=1, help="Worker processes of the local cluster"),
+                     threads: int = typer.Option(1, min=1, help="Torch threads per worker"),
+                     background: Optional[str] = typer.Option(None, help="remove or keep (as for denoise)"),
+                     resume: bool = typer.Option(False, help="Continue stopped files; skip finished ones"),
+                     overwrite: bool = typer.Option(False, help="Replace existing outputs"),
+                     verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Denoise many files on a Dask cluster (the [dask] extra): a local one with --workers processes,
+    or a facility's through --scheduler. Each file as `noise2atom denoise` would; a failing file is
+    reported in one line and does not stop the others (exit status 2 if any failed)."""
+    from .denoise_file import OUTPUT_SUFFIXES
+    from .denoise_many import denoise_many
+
+    _setup_logging(verbose)
+    failed = []
+    try:
+        if suffix.lower().rsplit(".", 1)[-1] not in {s.lstrip(".") for s in OUTPUT_SUFFIXES}:
+            raise InputError(f"--suffix {suffix}: choose .tif, .hspy or .ome.zarr")
+        if background is not None and background not in BACKGROUND_MODES:
+            raise ConfigError(f"--background {background!r}: choose one of {', '.join(BACKGROUND_MODES)}")
+        opts = {"background": background} if background else {}
+        with _progress() as bar:
+            task = bar.add_task("files", total=len(inputs), info="")
+
+            def done(res):
+                bar.advance(task)
+                if "error" in res:
+                    failed.append(res)
+                    err.print(f"error: {res['error']}", markup=False, highlight=False)
+                else:
+                    log.info("%s -> %s (%s)", res["input"], res["output"],
+                             res.get("skipped") or f"{res['frames']} frames, {res['seconds']:.1f} s")
+
+            denoise_many(inputs, out_dir, model=model, suffix=suffix, scheduler=scheduler, workers=workers,
+                         threads_per_worker=threads, resume=resume, overwrite=overwrite, on_done=done, **opts)
+    except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
+        _fail(exc)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def distill(input: Path = typer.Argument(..., help="The series to distil on (your frames; any readable file)"),
+            out: Path = typer.Option(..., "--out", "-o", help="The student's model file (e.g. movie-fast.n2a)"),
+            model: str = typer.Option("default", "--model", "-m", help="The teacher: a model file, or 'default'"),
+            steps: int = typer.Option(1500, min=1, help="Optimiser steps"),
+            minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops after the step that crosses it"),
+            crop: int = typer.Option(96, help="Crop side of the training samples (multiple of 8)"),
+            seed: int = typer.Option(0),
+            device: Optional[str] = typer.Option(None),
+            overwrite: bool = typer.Option(False, help="Replace an existing model file"),
+            verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Train a fast student of a model on your series: the same input and normalisation, a lighter
+    network (about 3x the frames/s on a CPU), trained to give the teacher's output on your frames."""
+    from .distill import distill as run_distill
+    from .io import check_frames, check_output, read_stack
+    from .pretrained import resolve_model
+
+    _setup_logging(verbose)
+    try:
+        check_output(out, overwrite=overwrite)
+        teacher = resolve_model(model, device=device)
+        stack = read_stack(input)
+        check_frames(stack)
+        with _progress() as bar:
+            task = bar.add_task("distill", total=steps, info="")
+            student, summary = run_distill(teacher, stack.data, steps=steps, minutes=minutes, crop=crop, seed=seed,
+                                           progress=lambda i, n, loss: bar.update(task, completed=i,
+                                                                                info=f"loss {loss:.2e}"))
+        student.record["source"] = str(input)
+        student.save(out, overwrite=overwrite)
+    except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
+        _fail(exc)
+    log.info("student written to %s: %d steps in %.0f s, loss %.2e (mean squared difference from the teacher, "
+             "[-1, 1] units)", out, summary["steps"], summary["seconds"], summary["final_loss"])
+
+
+@app.command("export")
+def export_cmd(model: str = typer.Argument(..., help="Model file, 'default' or 'default-fast'"),
+               out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write"),
+               overwrite: bool = typer.Option(False, help="Replace an existing file")) -> None:
+    """Export a model's denoiser to ONNX (the [onnx] extra) and check ONNX Runtime against PyTorch."""
+    from .export import export_onnx
+    from .pretrained import resolve_model
+
+    _setup_logging(False)
+    try:
+        result = export_onnx(resolve_model(model, device="cpu"), out, overwrite=overwrite)
+    except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
+        _fail(exc)
+    print(json.dumps(result, indent=2))
 
 
 @app.command()

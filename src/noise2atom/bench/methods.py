@@ -275,22 +275,25 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
     """(model, params, fit seconds) for this series and budget; trained once, reused by the second output.
 
     ``start``: ``"fresh"`` trains the preset from scratch (the paper's way, one model per series);
-    ``"default"`` uses the pretrained default as it is; ``"tuned"`` fine-tunes the default on the
-    series (``noise2atom train --init default``).
+    ``"default"`` uses the pretrained default as it is; ``"fast"`` its fast student
+    (``noise2atom denoise --fast``); ``"tuned"`` fine-tunes the default on the series
+    (``noise2atom train --init default``).
     """
     import hashlib
 
     from ..config import preset_config
     from ..model import Noise2Atom
-    from ..pretrained import DEFAULT_FILE, FINETUNE_STEPS, finetune_config, load_default
+    from ..pretrained import DEFAULT_FILE, FAST_FILE, FINETUNE_STEPS, finetune_config, load_default, load_fast
 
     if start != "fresh" and not DEFAULT_FILE.exists():
         raise MethodUnavailable(f"the pretrained default model is not installed ({DEFAULT_FILE})")
+    if start == "fast" and not FAST_FILE.exists():
+        raise MethodUnavailable(f"the fast default model is not installed ({FAST_FILE})")
     key = (hashlib.sha1(np.ascontiguousarray(noisy).tobytes()).hexdigest(), noisy.shape, seed, minutes, preset, start)
     if _N2A_LAST.get("key") != key:
         t0 = time.perf_counter()
-        if start == "default":
-            model = load_default()
+        if start in ("default", "fast"):
+            model = load_default() if start == "default" else load_fast()
             params = {"start": start, "steps": 0}
         else:
             init = load_default() if start == "tuned" else None
@@ -318,11 +321,11 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
 
 
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the
-#: pretrained default as it is (``-default``) or fine-tuned on the series (``-tuned``); ``-support``:
-#: the same model with ``--background keep``
+#: pretrained default as it is (``-default``), its fast student (``-fast``) or the default fine-tuned on
+#: the series (``-tuned``); ``-support``: the same model with ``--background keep``
 NOISE2ATOM_METHODS = {f"noise2atom{'' if start == 'fresh' else '-' + start}{'-support' if bg == 'keep' else ''}":
                       partial(_noise2atom_method, start=start, background=bg)
-                      for start in ("fresh", "default", "tuned") for bg in ("remove", "keep")}
+                      for start in ("fresh", "default", "fast", "tuned") for bg in ("remove", "keep")}
 
 
 TKREM_ENV = "NOISE2ATOM_TKREM_PYTHON"

@@ -30,6 +30,9 @@ log = logging.getLogger("noise2atom")
 DEFAULT_FILE = Path(__file__).with_name("default-small.n2a")
 #: what ``--model default`` / ``--init default`` name
 DEFAULT_NAME = "default"
+#: the default's fast student (noise2atom.distill; bench/train_default_fast.py): `denoise --fast`
+FAST_FILE = Path(__file__).with_name("default-fast.n2a")
+FAST_NAME = "default-fast"
 #: the arena settings the default is trained on (seeds from TRAIN_SEED: the arena scores seed 0 and
 #: calibrates on 1000; the Fig. 4 study uses 500 and 600)
 TRAIN_DOSES = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -61,12 +64,25 @@ def load_default(device=None):
     return _with_pixel_range(Noise2Atom.load(DEFAULT_FILE, device=device))
 
 
+def load_fast(device=None):
+    """The default's fast student (:mod:`noise2atom.distill`), shipped beside it."""
+    from ..model import Noise2Atom
+
+    if not FAST_FILE.exists():
+        raise InputError(f"{FAST_FILE}: the fast default model is not installed with this copy of noise2atom; "
+                         "make it with `python bench/train_default_fast.py` or leave out --fast")
+    return Noise2Atom.load(FAST_FILE, device=device)
+
+
 def resolve_model(model, device=None):
-    """``"default"`` (or None) -> the shipped model; a path -> that file; a Noise2Atom -> itself."""
+    """``"default"`` (or None) -> the shipped model; ``"default-fast"`` -> its fast student; a path ->
+    that file; a Noise2Atom -> itself."""
     from ..model import Noise2Atom
 
     if model is None or (isinstance(model, str) and model == DEFAULT_NAME):
         return load_default(device)
+    if isinstance(model, str) and model == FAST_NAME:
+        return load_fast(device)
     if isinstance(model, Noise2Atom):
         return model
     return Noise2Atom.load(model, device=device)

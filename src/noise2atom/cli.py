@@ -107,14 +107,23 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
           overwrite: bool = typer.Option(False, help="Replace an existing model file"),
           verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Train Ms2c (noisy -> clean) on a noisy series and save the model."""
+    """Train Ms2c (noisy -> clean) on a noisy series and save the model. Under `torchrun
+    --nproc_per_node N` it trains data-parallel over N processes (gloo on CPU, NCCL on GPUs)."""
     from .model import Noise2Atom
     from .report import plot_losses
     from .train.checkpoint import load_checkpoint
+    from .train.parallel import ParallelRun
 
     _setup_logging(verbose)
     workdir = workdir or out.with_name(out.name + ".run")
     init_model = None
+    par = ParallelRun.from_env(device)
+    if par.world > 1:
+        device = par.device
+        if resume:
+            _fail(InputError("--resume is not supported under torchrun yet: resume in one process, or start again"))
+        if par.rank > 0:
+            log.setLevel(logging.WARNING)
     try:
         if out.exists() and not (overwrite or resume):
             raise InputError(f"{out}: model file exists; pass --overwrite to replace it or --resume to continue")
@@ -173,15 +182,23 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                 for name in ("last.pt", "prev.pt", "losses.csv"):
                     (workdir / name).unlink(missing_ok=True)
         model = Noise2Atom(config, device=device)
+        if par.rank > 0:  # the other processes train in step with process 0, which alone writes
+            model.fit(input, minutes=minutes, init=init_model)
+            par.check_same_weights(model.s2c)
+            return
         workdir.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(workdir / "train.log")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
-        log.info("training preset=%s seed=%d on %s (work folder %s)%s", config.preset, config.seed, input, workdir,
-                 f", starting from {init}" if init_model is not None else "")
+        log.info("training preset=%s seed=%d on %s (work folder %s)%s%s", config.preset, config.seed, input, workdir,
+                 f", starting from {init}" if init_model is not None else "",
+                 f", data-parallel over {par.world} processes ({par.backend})" if par.world > 1 else "")
         with _progress() as bar:
             result = model.fit(input, minutes=minutes, workdir=workdir, resume=resume,
                                progress=_training_task(bar), init=init_model)
+        if par.world > 1:
+            log.info("the %d processes ended with identical weights (checksum %s)", par.world,
+                     par.check_same_weights(model.s2c))
         model.save(out, overwrite=True)
         plot_losses(workdir / "losses.csv", workdir / "losses.png",
                     cycle_limit=config.train.convergence_cycle, lfc_limit=config.train.convergence_lfc)
@@ -194,6 +211,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
         log.removeHandler(fh)
     except (InputError, ConfigError, ValueError) as exc:
         _fail(exc)
+    finally:
+        par.close()
 
 
 @app.command()

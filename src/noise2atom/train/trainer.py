@@ -94,6 +94,10 @@ class Trainer:
         self.frames = frames
         self.name = name
         self.init_s2c = init_s2c  # starting weights of Ms2c (fine-tuning), else a fresh network
+        # data-parallel over processes (torchrun + torch.distributed): gradients averaged each step
+        dist = torch.distributed
+        self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.rank = dist.get_rank() if self.world > 1 else 0
         t = config.train
         self.steps_per_epoch = max(1, math.ceil(len(frames) / t.batch_size))
         self.total_steps = t.epochs * self.steps_per_epoch
@@ -167,8 +171,13 @@ class Trainer:
 
         self.opt_d, self.opt_s2c, self.opt_c2s = rms(self.critic.parameters()), rms(self.s2c.parameters()), rms(self.c2s.parameters())
         self.opt_pair = torch.optim.Adam(self.s2c.parameters(), lr=t.pair_lr)
-        ss = np.random.SeedSequence(seed)
+        # one process: the seed alone (as always); data-parallel: each process its own samples
+        ss = np.random.SeedSequence(seed) if self.world == 1 else np.random.SeedSequence([seed, self.rank])
         noisy_seq, clean_seq, pair_seq = ss.spawn(3)  # children 0 and 1 are those of spawn(2)
+        if self.world > 1:  # the same starting weights everywhere (they already are: same seed; made sure)
+            for net in (self.s2c, self.c2s, self.critic):
+                for t_ in list(net.parameters()) + list(net.buffers()):
+                    torch.distributed.broadcast(t_.data, src=0)
         self.noisy = NoisyCrops(self.frames, cfg.data.crop_px, np.random.default_rng(noisy_seq), name=self.name)
         self.clean = CleanImages(cfg.simulation, cfg.data.crop_px, np.random.default_rng(clean_seq))
         if self.pair_sampler is not None:
@@ -177,6 +186,30 @@ class Trainer:
         self._bad_checks = 0
         self._recent = []
         self.converged_step = None
+
+    def _step(self, opt: torch.optim.Optimizer, net: torch.nn.Module) -> None:
+        """``opt.step()``, after averaging ``net``'s gradients over the processes when data-parallel
+        (what DistributedDataParallel does; done by hand because the cycle game calls each network
+        several times per backward pass, which DDP's reducer does not allow)."""
+        if self.world > 1:
+            grads = [p.grad for p in net.parameters() if p.grad is not None]
+            if grads:
+                flat = torch.cat([g.reshape(-1) for g in grads])
+                torch.distributed.all_reduce(flat)
+                flat /= self.world
+                i = 0
+                for g in grads:
+                    g.copy_(flat[i:i + g.numel()].view_as(g))
+                    i += g.numel()
+        opt.step()
+
+    def _agree(self, flag: bool) -> bool:
+        """True when ``flag`` is true in any process (a stop every process takes at the same step)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
@@ -194,7 +227,7 @@ class Trainer:
         self.opt_pair.zero_grad(set_to_none=True)
         loss = torch.nn.functional.mse_loss(self.s2c(noisy), clean)
         loss.backward()
-        self.opt_pair.step()
+        self._step(self.opt_pair, self.s2c)
         return {"pair": float(loss.detach())}
 
     def step(self) -> dict:
@@ -216,14 +249,14 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             loss_d, info = L.critic_loss(self.critic, c, fake, t.gp_lambda)
             loss_d.backward()
-            self.opt_d.step()
+            self._step(self.opt_d, self.critic)
         out.update(info)
         # 2. Ms2c adversarially through the frozen critic
         self.critic.requires_grad_(False)
         self.opt_s2c.zero_grad(set_to_none=True)
         adv = L.adversarial_loss(self.critic, self.s2c(s))
         (t.alpha * adv).backward()
-        self.opt_s2c.step()
+        self._step(self.opt_s2c, self.s2c)
         self.critic.requires_grad_(True)
         out["adversarial"] = float(adv.detach())
         # 3. Mc2s∘Ms2c through the fixed low-pass (+ brightness consistency)
@@ -238,14 +271,14 @@ class Trainer:
             loss = loss + t.predict_weight * pred
             out["predict"] = float(pred.detach())
         loss.backward()
-        self.opt_s2c.step(); self.opt_c2s.step()
+        self._step(self.opt_s2c, self.s2c); self._step(self.opt_c2s, self.c2s)
         out.update(lfc=float(lfc.detach()), brightness=float(bright.detach()), corr=float(corr.detach().mean()))
         # 4. Ms2c∘Mc2s on clean images
         c = self._tensor(self.clean.batch(t.batch_size))
         self.opt_s2c.zero_grad(set_to_none=True); self.opt_c2s.zero_grad(set_to_none=True)
         cyc = L.cycle_loss(c, self.s2c(self.c2s(c)))
         (t.beta * cyc).backward()
-        self.opt_s2c.step(); self.opt_c2s.step()
+        self._step(self.opt_s2c, self.s2c); self._step(self.opt_c2s, self.c2s)
         out["cycle"] = float(cyc.detach())
         return out
 
@@ -353,7 +386,7 @@ class Trainer:
                 if max_steps is not None and steps_done >= max_steps:
                     stopped_by = "max_steps"
                     break
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and self._agree(time.monotonic() >= deadline):
                     stopped_by = "time"
                     break
                 losses = self.step()

@@ -1,0 +1,63 @@
+"""Compare methods over arena runs of several seeds: mean ± sd per movie, and paired differences.
+
+    python bench/arena_seeds.py SEED=RESULTS.json[,MORE.json] ... [--methods a,b,c] [--against b]
+                                [--metrics f1,predictive,psnr_db]
+
+Each argument names a seed and the results.json files of ``noise2atom benchmark --seed SEED`` runs
+(several files of one seed are merged; a method found twice keeps the later file's row). Movies are
+matched by dataset name; a paired difference (a method minus ``--against``) is taken within a seed,
+where both methods saw the same movie, so the spread between movies of different seeds does not hide
+it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="SEED=results.json[,more.json]")
+    ap.add_argument("--methods", default=None)
+    ap.add_argument("--against", default=None)
+    ap.add_argument("--metrics", default="f1,predictive,psnr_db")
+    a = ap.parse_args()
+    rows: dict = {}
+    for run in a.runs:
+        seed, files = run.split("=", 1)
+        for f in files.split(","):
+            data = json.load(open(f))
+            for r in data["results"] if isinstance(data, dict) else data:
+                rows.setdefault((r["method"], r["dataset"]), {})[seed] = r
+    sets = list(dict.fromkeys(d for _, d in rows))
+    methods = a.methods.split(",") if a.methods else list(dict.fromkeys(m for m, _ in rows))
+    for key in a.metrics.split(","):
+        print(f"\n### {key}: mean ± sd over seeds (n)\n")
+        print("| method | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
+        for m in methods:
+            cells = []
+            for s in sets:
+                v = [r[key] for r in rows.get((m, s), {}).values()]
+                sd = np.std(v, ddof=1) if len(v) > 1 else 0.0
+                cells.append(f"{np.mean(v):.3f} ± {sd:.3f} ({len(v)})" if v else "—")
+            print(f"| {m} | " + " | ".join(cells) + " |")
+    if a.against:
+        for key in a.metrics.split(","):
+            print(f"\n### paired {key} differences against {a.against} (per seed, then mean)\n")
+            print("| method | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
+            for m in methods:
+                if m == a.against:
+                    continue
+                cells = []
+                for s in sets:
+                    mine, base = rows.get((m, s), {}), rows.get((a.against, s), {})
+                    d = [mine[k][key] - base[k][key] for k in sorted(mine) if k in base]
+                    cells.append(" / ".join(f"{x:+.3f}" for x in d) + f" (mean {np.mean(d):+.3f})" if d else "—")
+                print(f"| {m} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -540,7 +540,8 @@ def distill(input: Path = typer.Argument(..., help="The series to distil on (you
             out: Path = typer.Option(..., "--out", "-o", help="The student's model file (e.g. movie-fast.n2a)"),
             model: str = typer.Option("default", "--model", "-m", help="The teacher: a model file, or 'default'"),
             steps: int = typer.Option(1500, min=1, help="Optimiser steps"),
-            minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops after the step that crosses it"),
+            minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stops after the step that "
+                                                               "crosses it"),
             crop: int = typer.Option(96, help="Crop side of the training samples (multiple of 8)"),
             seed: int = typer.Option(0),
             device: Optional[str] = typer.Option(None),

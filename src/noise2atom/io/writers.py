@@ -154,7 +154,8 @@ def write_hspy(path: str | Path, frames, *, pixel_size: float | None = None, uni
                frame_time_s: float | None = None, title: str = "", processing: dict | None = None,
                overwrite: bool = False) -> Path:
     """Write a (T, Y, X) or (Y, X) series (an array, or a dask array written block by block) as a
-    HyperSpy ``.hspy`` file (RosettaSciIO; HyperSpy itself is not needed to write or to read it): float32, a navigation axis ``time`` (seconds when the
+    HyperSpy ``.hspy`` file (RosettaSciIO; HyperSpy itself is not needed to write or to read it):
+    float32, a navigation axis ``time`` (seconds when the
     frame time is known), signal axes ``y``/``x`` with the pixel size and unit, and ``processing`` in
     ``metadata.Processing.noise2atom``. Written to a temporary name and renamed when complete."""
     from rsciio.hspy import file_writer

@@ -194,3 +194,19 @@ def test_chunk_store_refuses_a_second_writer_in_process(tmp_path):
         with pytest.raises(InputError, match="another noise2atom process"):
             with ChunkStore(out, {"a": 1}, resume=True):
                 pass
+
+
+def test_chunk_store_keeps_resumes_or_discards_a_stopped_runs_chunks(tmp_path):
+    from noise2atom.io.chunks import ChunkStore
+
+    out = tmp_path / "x.tif"
+    with ChunkStore(out, {"a": 1}) as store:
+        store.write(0, np.ones((2, 4, 4)))
+    with pytest.raises(InputError, match="--resume"):  # neither option: refused, chunk kept
+        ChunkStore(out, {"a": 1}).__enter__()
+    with ChunkStore(out, {"a": 1}, resume=True) as store:
+        assert store.done(0) and store.read(0).shape == (2, 4, 4)
+    with pytest.raises(InputError, match="cannot resume: the stopped run had other a"):
+        ChunkStore(out, {"a": 2}, resume=True).__enter__()
+    with ChunkStore(out, {"a": 1}, overwrite=True) as store:  # start again
+        assert not store.done(0)

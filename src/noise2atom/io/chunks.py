@@ -91,7 +91,7 @@ class ChunkStore:
             self._unlock()
             raise InputError(f"{self.output}: cannot resume: the stopped run had other {', '.join(diff)}; run the "
                              "same command as before, or start again with --overwrite")
-        if saved is None or saved != self.manifest:  # nothing usable: start clean
+        if saved is None or saved != self.manifest or (self.overwrite and not self.resume):  # start clean
             for f in self.folder.glob("chunk-*"):
                 f.unlink()
             self._write_bytes(self.folder / self.MANIFEST, json.dumps(self.manifest, indent=1).encode())

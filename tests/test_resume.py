@@ -210,3 +210,39 @@ def test_chunk_store_keeps_resumes_or_discards_a_stopped_runs_chunks(tmp_path):
         ChunkStore(out, {"a": 2}, resume=True).__enter__()
     with ChunkStore(out, {"a": 1}, overwrite=True) as store:  # start again
         assert not store.done(0)
+
+
+def test_prefetch_keeps_order_raises_the_producers_error_and_stops_with_the_consumer():
+    import threading
+    import time as _time
+
+    from noise2atom.denoise_file import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="disk went away"):
+        for x in prefetch(failing()):
+            got.append(x)
+    assert got == [1]
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = prefetch(endless(), depth=2)
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    gen.close()  # the consumer stops: the producer must stop too
+    _time.sleep(0.5)
+    n = len(produced)
+    _time.sleep(0.3)
+    assert len(produced) == n <= 3 + 2 + 1
+    assert not any(t.name == "noise2atom-prefetch" for t in threading.enumerate())

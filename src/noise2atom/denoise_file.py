@@ -51,9 +51,59 @@ def _input_identity(stack: Stack) -> dict:
 
 
 def _frames(data, start: int, stop: int, block: int = 64):
-    """Frames ``start`` .. ``stop`` - 1 of an array or a lazy series, read ``block`` frames at a time."""
-    for s in range(start, stop, block):
-        yield from np.asarray(data[s:min(stop, s + block)], dtype=np.float32)
+    """Frames ``start`` .. ``stop`` - 1 of an array or a lazy series, read ``block`` frames at a time
+    by a background thread (:func:`prefetch`), so reading the next block overlaps denoising this one."""
+    blocks = (np.asarray(data[s:min(stop, s + block)], dtype=np.float32) for s in range(start, stop, block))
+    for b in prefetch(blocks, depth=2):
+        yield from b
+
+
+class _Raised:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def prefetch(items, depth: int = 2):
+    """Yield ``items`` in order while a background thread produces up to ``depth`` ahead (file reads
+    release the GIL, so they overlap the network's work). An exception in the producer is raised here;
+    when the consumer stops early, the producer stops at its next item."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for x in items:
+                if not put(x):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put(_Raised(exc))
+            return
+        put(done)
+
+    t = threading.Thread(target=work, name="noise2atom-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            x = q.get()
+            if x is done:
+                return
+            if isinstance(x, _Raised):
+                raise x.exc
+            yield x
+    finally:
+        stop.set()
 
 
 def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int = CHUNK_FRAMES, resume: bool = False,

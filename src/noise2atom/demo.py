@@ -130,8 +130,8 @@ def _markdown(n: dict) -> str:
                   "| estimate | precision | recall | F1 |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |" for k, v in n["atom_f1"].items()]
         lines.append("")
-    lines += ["Figures: `side_by_side.png` (noisy / denoised / truth, CSS in the corner), `css.png` and `css.pdf` "
-              "(CSS of each consecutive pair over time), `losses.png` (the training losses; those of the paper's "
+    lines += ["Figures, each as PNG and PDF: `side_by_side` (noisy / denoised / truth, CSS in the corner), `css` "
+              "(CSS of each consecutive pair over time), `losses` (the training losses; those of the paper's "
               "Fig. 1 when its game ran). Files: `denoised.tif`, `model.n2a`, `run/losses.csv`"
               + (", `denoised-default.tif` (the pretrained default model, no training)" if DEFAULT_ROW in n.get("css", {})
                  or DEFAULT_ROW in n.get("psnr_db_vs_truth", {}) else "") + ".", ""]

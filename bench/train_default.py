@@ -20,23 +20,36 @@ from noise2atom import pretrained
 from noise2atom.config import preset_config
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=pretrained.DEFAULT_FILE)
-    ap.add_argument("--steps", type=int, default=4000)
+def parse_args(doc: str, out: Path, steps: int, extra=None) -> argparse.Namespace:
+    """The options of the shipped models' training scripts (this one and train_default_fast.py): --out,
+    --steps, --seed, --frames, --threads, --overwrite, plus what ``extra(ap)`` adds; sets the threads
+    and refuses an existing --out."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=out)
+    ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--doses", default=",".join(f"{d:g}" for d in pretrained.TRAIN_DOSES))
-    ap.add_argument("--pixel-sizes", default=",".join(f"{p:g}" for p in pretrained.TRAIN_PIXEL_SIZES_NM))
-    ap.add_argument("--gradients", default=",".join(f"{g:g}" for g in pretrained.TRAIN_GRADIENTS))
     ap.add_argument("--frames", type=int, default=40)
-    ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--overwrite", action="store_true")
+    if extra is not None:
+        extra(ap)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.out.exists() and not a.overwrite:
         raise SystemExit(f"{a.out}: exists; pass --overwrite")
+    return a
+
+
+def _arena_options(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--doses", default=",".join(f"{d:g}" for d in pretrained.TRAIN_DOSES))
+    ap.add_argument("--pixel-sizes", default=",".join(f"{p:g}" for p in pretrained.TRAIN_PIXEL_SIZES_NM))
+    ap.add_argument("--gradients", default=",".join(f"{g:g}" for g in pretrained.TRAIN_GRADIENTS))
+    ap.add_argument("--device", default=None)
+
+
+def main() -> None:
+    a = parse_args(__doc__, pretrained.DEFAULT_FILE, 4000, _arena_options)
     floats = lambda s: tuple(float(v) for v in s.split(","))  # noqa: E731
     t0 = time.perf_counter()
     series = pretrained.training_movies(doses=floats(a.doses), pixel_sizes_nm=floats(a.pixel_sizes),

@@ -9,30 +9,15 @@ into noise2atom.distill.STUDENT_MODEL by noise2atom.distill.distill. Stored as M
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
-
-import torch
-
 from noise2atom import pretrained
 from noise2atom.distill import distill
+from train_default import parse_args  # bench/ is on the path when a script in it runs
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=pretrained.FAST_FILE)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--frames", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--overwrite", action="store_true")
-    a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    if a.out.exists() and not a.overwrite:
-        raise SystemExit(f"{a.out}: exists; pass --overwrite")
+    a = parse_args(__doc__, pretrained.FAST_FILE, 2000)
     t0 = time.perf_counter()
     teacher = pretrained.load_default(device="cpu")
     series = [movie for _, movie in pretrained.training_movies(frames=a.frames)]

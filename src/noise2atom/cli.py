@@ -251,20 +251,17 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
     output built from chunks, so a movie larger than memory can be denoised, and a stopped run
     continues with --resume."""
     from ._version import __version__
-    from .denoise_file import OUTPUT_SUFFIXES, denoise_to_file
-    from .io import check_frames, check_output, read_stack
+    from .denoise_file import check_denoised_output, denoise_to_file
+    from .io import check_frames, read_stack
     from .pretrained import resolve_model
 
     _setup_logging(verbose)
     try:
-        check_output(out, overwrite=overwrite)
+        check_denoised_output(out, overwrite=overwrite)
         if background is not None and background not in BACKGROUND_MODES:
             raise ConfigError(f"--background {background!r}: choose one of {', '.join(BACKGROUND_MODES)}")
         if precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"--precision {precision!r}: choose fp32, bf16 or fp16")
-        if out.suffix.lower() not in OUTPUT_SUFFIXES:
-            raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
-                             ".tiff, .hspy or .ome.zarr name")
         if fast:
             from .pretrained import DEFAULT_NAME, FAST_NAME
 

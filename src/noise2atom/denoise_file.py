@@ -30,6 +30,16 @@ CHUNK_FRAMES = 256
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".hspy", ".zarr")
 
 
+def check_denoised_output(out: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output that exists (unless ``overwrite``), cannot be written, or
+    has a format :func:`denoise_to_file` does not write."""
+    out = check_output(out, overwrite=overwrite)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
+                         ".tiff, .hspy or .ome.zarr name")
+    return out
+
+
 def model_fingerprint(model) -> str:
     """sha256 of Ms2c's weights and the configuration: the same model, however it was loaded."""
     h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
@@ -138,10 +148,7 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     -------
     Path of the written file.
     """
-    out = check_output(out, overwrite=overwrite)
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"{out}: denoised series are written as ImageJ TIFF, HyperSpy or OME-Zarr; use a .tif, "
-                         ".tiff, .hspy or .ome.zarr name")
+    out = check_denoised_output(out, overwrite=overwrite)
     if chunk_frames < 1:
         raise InputError(f"chunk_frames={chunk_frames} must be >= 1")
     nz = model.input_normalization(stack)

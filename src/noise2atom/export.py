@@ -12,7 +12,6 @@ noise2atom; the graph is the network.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 
 from ._version import __version__
 from .errors import InputError
-from .io.writers import check_output
+from .io.writers import _atomic, check_output
 
 
 def export_onnx(model, path: str | Path, *, overwrite: bool = False, opset: int = 17,
@@ -48,34 +47,34 @@ def export_onnx(model, path: str | Path, *, overwrite: bool = False, opset: int 
     n, h, w = check_shape
     h, w = max(m * 4, h // m * m), max(m * 4, w // m * m)
     example = torch.zeros(1, c, 4 * m, 4 * m)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-            torch.onnx.export(net, (example,), str(tmp), dynamo=False, input_names=["x"], output_names=["y"],
-                              dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}},
-                              opset_version=opset)
-        proto = onnx.load(str(tmp))
-        meta = {"noise2atom_version": __version__, "noise2atom_config": json.dumps(model.config.to_dict()),
-                "noise2atom_normalization": json.dumps(model.normalization.to_dict() if model.normalization else None),
-                "noise2atom_record": json.dumps(model.record, default=str),
-                "noise2atom_input": f"(N, {c}, H, W) float32 in [-1, 1], past frames first; H, W multiples of {m}"}
-        for k, v in meta.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = k, v
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        x = np.random.default_rng(0).uniform(-1, 1, size=(n, c, h, w)).astype(np.float32)
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        y_onnx = session.run(None, {"x": x})[0]
-        with torch.inference_mode():
-            y_torch = net(torch.from_numpy(x)).numpy()
-        diff = float(np.abs(y_onnx - y_torch).max())
-        if not diff <= tolerance:
-            raise InputError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {tolerance:g}); not written")
-        os.replace(tmp, path)
+        with _atomic(path, overwrite=overwrite) as tmp:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+                torch.onnx.export(net, (example,), str(tmp), dynamo=False, input_names=["x"], output_names=["y"],
+                                  dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}},
+                                  opset_version=opset)
+            proto = onnx.load(str(tmp))
+            meta = {"noise2atom_version": __version__, "noise2atom_config": json.dumps(model.config.to_dict()),
+                    "noise2atom_normalization": json.dumps(model.normalization.to_dict() if model.normalization
+                                                           else None),
+                    "noise2atom_record": json.dumps(model.record, default=str),
+                    "noise2atom_input": f"(N, {c}, H, W) float32 in [-1, 1], past frames first; H, W multiples of {m}"}
+            for k, v in meta.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = k, v
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(tmp))
+            x = np.random.default_rng(0).uniform(-1, 1, size=(n, c, h, w)).astype(np.float32)
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            y_onnx = session.run(None, {"x": x})[0]
+            with torch.inference_mode():
+                y_torch = net(torch.from_numpy(x)).numpy()
+            diff = float(np.abs(y_onnx - y_torch).max())
+            if not diff <= tolerance:
+                raise InputError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {tolerance:g}); "
+                                 "not written")
     finally:
-        tmp.unlink(missing_ok=True)
         net.to(model.device)
     return {"path": str(path), "bytes": path.stat().st_size, "max_abs_difference": diff, "input_channels": c,
             "check_shape": [n, c, h, w]}

@@ -2,8 +2,8 @@
 
 The student has the teacher's input (the same context frames, the same normalisation: a generic
 teacher's student is generic too) and a lighter network (:data:`STUDENT_MODEL`: 3×3 kernels only
-and 2 residual blocks instead of multi-kernel modules and 4: 3.4× the frames/s at 128² on 2 CPU
-cores, docs/performance.md). It is trained on the user's own frames: random crops (with their past
+and 2 residual blocks instead of multi-kernel modules and 4: 3.7× the frames/s at 128² and 512² on
+2 CPU cores, docs/performance.md). It is trained on the user's own frames: random crops (with their past
 frames) go through the teacher, and the student learns its output on the whole crop, edges included
 (a frame's edges are a tile's edges at inference; a first version left a 16 px margin out of the loss
 and the student's edges were wrong). No truth and no pairs are needed, so any trained model can be

@@ -34,3 +34,21 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path, tiny_config, noisy
     assert Noise2Atom.load(out, device="cpu").config.train.pair_steps == 3
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=500)
     assert r.returncode != 0 and "not supported under torchrun" in " ".join((r.stdout + r.stderr).split())
+
+
+@pytest.mark.parametrize("ending, code", [("None", 0), ("SystemExit(3)", 3), ("typer.Exit(2)", 2),
+                                          ("RuntimeError('boom')", 1)])
+def test_a_parallel_process_ends_with_the_commands_status_and_flushed_output(ending, code):
+    # ParallelRun.end leaves with os._exit (skipping the interpreter's C++ destructors, where gloo
+    # processes sometimes aborted): the status must still be the command's, the output not lost
+    script = ("import logging, sys, typer\n"
+              "from noise2atom.train.parallel import ParallelRun\n"
+              "logging.basicConfig(stream=sys.stderr)\n"
+              "print('printed before the end', end='')\n"
+              "logging.getLogger('x').warning('logged before the end')\n"
+              f"ParallelRun(world=2).end({ending})\n"
+              "print('after the end')\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == code
+    assert r.stdout == "printed before the end" and "logged before the end" in r.stderr
+    assert ("boom" in r.stderr) == (code == 1)

@@ -120,11 +120,11 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
     par = ParallelRun.from_env(device)
     if par.world > 1:
         device = par.device
-        if resume:
-            _fail(InputError("--resume is not supported under torchrun yet: resume in one process, or start again"))
         if par.rank > 0:
             log.setLevel(logging.WARNING)
     try:
+        if par.world > 1 and resume:
+            raise InputError("--resume is not supported under torchrun yet: resume in one process, or start again")
         if out.exists() and not (overwrite or resume):
             raise InputError(f"{out}: model file exists; pass --overwrite to replace it or --resume to continue")
         if not out.parent.exists():
@@ -212,7 +212,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
     except (InputError, ConfigError, ValueError) as exc:
         _fail(exc)
     finally:
-        par.close()
+        par.end(sys.exc_info()[1])  # the exception ending the command, if any (see ParallelRun.end)
 
 
 @app.command()

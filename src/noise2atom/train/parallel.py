@@ -11,7 +11,10 @@ weights and the batch is N times larger. Process 0 alone writes the log, checkpo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
+import traceback
 from dataclasses import dataclass
 
 import torch
@@ -57,5 +60,39 @@ class ParallelRun:
         return digest
 
     def close(self) -> None:
+        """Leave the process group together: a barrier (so no process tears its connections down
+        while another still works, e.g. process 0 writing the model), then destroy it."""
         if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
+
+    def end(self, exc: BaseException | None) -> None:
+        """Close, then, with more than one process, end this one at once with ``os._exit``.
+
+        A process that returned normally from a torchrun run sometimes aborted during the
+        interpreter's own exit (C++ destructors, no Python frame left: "terminate called without an
+        active exception", SIGABRT; 3 of 8 runs without the barrier, 1 in about 20 with it, on 2 CPU
+        cores with torch 2.13), and torchrun then reports the whole run failed. Leaving with
+        ``os._exit`` after flushing the logs and the console skips those destructors. The exit status
+        follows ``exc``, the exception that ends the command (``None``: 0; an exit with a status
+        — SystemExit, click's Exit —: that status; anything else: its traceback and 1)."""
+        try:
+            self.close()
+        except Exception as close_exc:  # a peer already gone: report it, keep the command's own status
+            print(f"closing the process group failed: {close_exc}", file=sys.stderr)
+            exc = exc or close_exc
+        if self.world <= 1:
+            return
+        if exc is None:
+            code = 0
+        elif isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else 1
+        elif isinstance(getattr(exc, "exit_code", None), int):
+            code = exc.exit_code
+        else:
+            traceback.print_exception(exc)
+            code = 1
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

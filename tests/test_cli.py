@@ -243,9 +243,18 @@ def test_demo_as_the_readme_runs_it_briefly(tmp_path):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     assert report["recipe"]["context_frames"] == 4 and set(report["css"]) >= {"noisy", "noise2atom"}
+    assert report["recipe"]["start"] == "pretrained default" and "fine-tuning" in (out / "report.md").read_text()
     assert "CSS" in r.output
     r = runner.invoke(app, ["demo", "--out", str(out), "--minutes", "0.05"])  # a full folder is not replaced
     assert r.exit_code == 2
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d2"), "--init", "fresh"])
+    assert r.exit_code == 2 and "'default' or 'none'" in r.output and not (tmp_path / "d2").exists()
+
+
+def test_demo_from_fresh_weights(tmp_path):
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.03", "--init", "none"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "demo" / "report.json").read_text())["recipe"]["start"] == "fresh weights"
 
 
 def test_denoise_writes_hspy_with_calibration_and_a_record(tmp_path, tiny_config, noisy_movie):

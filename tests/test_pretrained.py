@@ -167,11 +167,19 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     src = tmp_path / "movie.npy"
     np.save(src, noisy_movie.noisy)
     out = tmp_path / "tuned.n2a"
-    res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--init", "default", "--pair-steps", "3",
-                                   "--device", "cpu"])
+    # without --init, train fine-tunes the default (what won in the arena), and says so in its log
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     tuned = Noise2Atom.load(out, device="cpu")
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
+    assert "starting from default" in (tmp_path / "tuned.n2a.run" / "train.log").read_text()
+    # --init none, or options that describe a fresh network, start from fresh weights
+    for name, options in (("fresh.n2a", ["--init", "none"]), ("preset.n2a", ["--preset", "small"])):
+        res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / name), "--pair-steps", "1",
+                                       "--crop", "48", "--frames", "4", "--device", "cpu", *options])
+        assert res.exit_code == 0, res.output
+        assert "init" not in Noise2Atom.load(tmp_path / name, device="cpu").record
+        assert "from fresh weights" in (tmp_path / (name + ".run") / "train.log").read_text()
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "x.n2a"), "--init", "default",
                                    "--context-frames", "0", "--device", "cpu"])
     assert res.exit_code != 0 and "network shape" in res.output

@@ -16,7 +16,7 @@ from .errors import InputError
 from .io import read_stack, write_tiff
 from .metrics import atom_score, css, predictive_r2, psnr, ssim
 from .model import Noise2Atom
-from .pretrained import DEFAULT_FILE, load_default
+from .pretrained import DEFAULT_FILE, FINETUNE_STEPS, finetune_config, load_default
 from .report import plot_css, plot_losses, plot_side_by_side
 
 log = logging.getLogger("noise2atom")
@@ -27,12 +27,17 @@ DEFAULT_ROW = "pretrained default (no training)"
 
 def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, input_path: str | Path | None = None,
              frames: int = 40, size: int = 128, dose_e_per_px: float = 2.0, seed: int = 0,
-             overwrite: bool = False, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+             overwrite: bool = False, init: str | None = "default",
+             progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Run the whole pipeline and write everything into ``out_dir``; returns the report's numbers.
 
     Without ``input_path``, a noisy STEM-like movie of Pt atoms on carbon is simulated
     (``frames`` x ``size``² at ``dose_e_per_px``), so the result can be checked against the truth.
+    ``init="default"`` fine-tunes the pretrained default on the movie (what ``noise2atom train``
+    does by default); ``None`` trains the small preset from fresh weights.
     """
+    if init not in (None, "default"):
+        raise InputError(f"init: 'default' or None, not {init!r}")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -50,9 +55,14 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
         stack = read_stack(input_path)
         noisy, source, pixel_size, unit = stack.data, str(input_path), stack.pixel_size, stack.unit
 
-    model = Noise2Atom(preset_config("small", seed=seed))
-    log.info("training the small preset for %.1f min on %s", minutes, source)
-    result = model.fit(noisy, minutes=minutes, workdir=out / "run", progress=progress)
+    init_model = load_default(device="cpu") if init == "default" and DEFAULT_FILE.exists() else None
+    if init_model is not None:
+        model = Noise2Atom(finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS))
+        log.info("fine-tuning the pretrained default on %s (at most %.1f min)", source, minutes)
+    else:
+        model = Noise2Atom(preset_config("small", seed=seed))
+        log.info("training the small preset from fresh weights for at most %.1f min on %s", minutes, source)
+    result = model.fit(noisy, minutes=minutes, workdir=out / "run", progress=progress, init=init_model)
     model.save(out / "model.n2a")
     denoised = model.denoise(noisy)
     write_tiff(out / "denoised.tif", denoised, pixel_size=pixel_size, unit=unit)
@@ -60,7 +70,8 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
 
     numbers: dict = {"source": source, "training": result.to_dict(),
                      "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs,
-                                "context_frames": model.config.model.context_frames}}
+                                "context_frames": model.config.model.context_frames,
+                                "start": "pretrained default" if init_model is not None else "fresh weights"}}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
     estimates = {"noisy": noisy, "gaussian σ=1.5 px": gauss}
     if DEFAULT_FILE.exists():  # the shipped model, no training: what `noise2atom denoise` does without --model
@@ -97,8 +108,10 @@ def _recipe_line(recipe: dict | None, t: dict) -> str:
     if recipe["game_epochs"] == 0:
         k = recipe.get("context_frames", 0)
         seen = f", each frame denoised with the {k} frames before it" if k else ""
-        return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series{seen}, no "
-                "adversarial game (the presets' recipe), so the paper's convergence criteria do not apply.")
+        start = (", starting from the pretrained default (fine-tuning)" if recipe.get("start") == "pretrained default"
+                 else "")
+        return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series{seen}{start}, "
+                "no adversarial game (the presets' recipe), so the paper's convergence criteria do not apply.")
     pairs = f"{recipe['pair_steps']} pair steps, then " if recipe["pair_steps"] else ""
     return f"{pairs}{recipe['game_epochs']} epochs of the paper's game; " + criteria
 

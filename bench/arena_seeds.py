@@ -1,13 +1,15 @@
 """Compare methods over arena runs of several seeds: mean ± sd per movie, and paired differences.
 
     python bench/arena_seeds.py SEED=RESULTS.json[,MORE.json] ... [--methods a,b,c] [--against b]
-                                [--metrics f1,predictive,psnr_db]
+                                [--metrics f1,predictive,psnr_db] [--inverted]
 
 Each argument names a seed and the results.json files of ``noise2atom benchmark --seed SEED`` runs
 (several files of one seed are merged; a method found twice keeps the later file's row). Movies are
 matched by dataset name; a paired difference (a method minus ``--against``) is taken within a seed,
 where both methods saw the same movie, so the spread between movies of different seeds does not hide
-it.
+it. ``--inverted`` counts, per method and movie, the runs whose output has a negative predictive
+score (an inverted mapping: frame n anti-predicts raw frame n + 1) and the trainings' restarts after
+an inversion was seen.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def main() -> None:
     ap.add_argument("--methods", default=None)
     ap.add_argument("--against", default=None)
     ap.add_argument("--metrics", default="f1,predictive,psnr_db")
+    ap.add_argument("--inverted", action="store_true", help="count runs with a negative predictive score")
     a = ap.parse_args()
     rows: dict = {}
     for run in a.runs:
@@ -57,6 +60,17 @@ def main() -> None:
                     d = [mine[k][key] - base[k][key] for k in sorted(mine) if k in base]
                     cells.append(" / ".join(f"{x:+.3f}" for x in d) + f" (mean {np.mean(d):+.3f})" if d else "—")
                 print(f"| {m} | " + " | ".join(cells) + " |")
+    if a.inverted:
+        print("\n### inverted: runs with a negative predictive score / runs (restarts after an inversion)\n")
+        print("| method | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
+        for m in methods:
+            cells = []
+            for s in sets:
+                runs = list(rows.get((m, s), {}).values())
+                bad = sum(r["predictive"] < 0 for r in runs)
+                restarts = sum((r.get("params") or {}).get("restarts") or 0 for r in runs)
+                cells.append(f"{bad} / {len(runs)} ({restarts})" if runs else "—")
+            print(f"| {m} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python bench/bench_speed.py [--device cpu|cuda] [--presets small,paper] [--sizes 128,512,1024,2048]
                                 [--precisions fp32[,bf16]] [--tiles preset[,256,512]] [--batches preset[,32]]
+                                [--variants eager[,channels_last,compile]]
                                 [--repeats 3] [--seconds 3] [--train-steps 10]
                                 [--baselines bm3d,noise2void] [--threads 2] [--json out.json]
 
@@ -10,7 +11,9 @@ the preset's size blended, batches of tiles across frames; ``--tiles``/``--batch
 sides and tiles per forward pass, ``preset`` meaning the preset's) over an arena movie at 2 e/px.
 Weights are the preset's fresh ones (the cost does not depend on them), or those of each ``--model``
 (comma-separated; each runs with its own preset; output differences between settings mean something
-only with trained weights).
+only with trained weights). ``--variants`` runs the same network in other forms: ``channels_last``
+(weights and every input in the NHWC memory layout) and ``compile`` (``torch.compile``, default
+mode; its compile time is in the warm-up pass, reported apart as ``compile_s``).
 Each figure is the median over ``--repeats`` timed passes after one warm-up pass; a pass is as many
 frames as take about ``--seconds``. Every row after the first of a preset and size gives the largest
 absolute difference and the PSNR of its output against the first row's (float32 and the preset's
@@ -25,6 +28,7 @@ peak RSS (it only grows).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import platform
@@ -63,6 +67,26 @@ def denoise_rows(args, torch, device) -> list[dict]:
     from noise2atom.pretrained import resolve_model
 
     rows = []
+
+    def variant_net(net, variant):
+        if variant == "eager":
+            return net
+        if variant == "channels_last":
+            net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+
+            class ChannelsLast(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.net = net_cl
+
+                def forward(self, x):
+                    return self.net(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+            return ChannelsLast().eval()
+        if variant == "compile":
+            return torch.compile(net)
+        raise SystemExit(f"--variants: eager, channels_last or compile, not {variant!r}")
+
     if args.model:  # each named model (its own preset), in this order
         entries = [(name, resolve_model(name, device=device)) for name in args.model.split(",")]
     else:
@@ -80,7 +104,14 @@ def denoise_rows(args, torch, device) -> list[dict]:
             n = int(np.clip(args.seconds / per, 4, 2000))
             frames = synthesize(SynthConfig(frames=n, size=size, dose=2.0, seed=size)).noisy
             ref = None
-            for precision in args.precisions:
+            eager_net = model.s2c
+            for variant, precision in ((v, p) for v in args.variants for p in args.precisions):
+                model.s2c = variant_net(eager_net, variant)
+                if variant == "compile":  # the first pass compiles: time it apart from the steady state
+                    t = time.perf_counter()
+                    list(model.denoise_iter(frames[:2], precision=precision, normalization=nz))
+                    _sync(torch, device)
+                    compile_s = time.perf_counter() - t
                 for tile in args.tiles:
                     for batch in args.batches:
                         tile_px = model.config.denoise.tile_px if tile == "preset" else int(tile)
@@ -98,7 +129,8 @@ def denoise_rows(args, torch, device) -> list[dict]:
 
                         fps = _median_rate(run, n, args.repeats)
                         row = {"what": "denoise", "preset": preset, **({"model": label} if label else {}),
-                               "size": size, "precision": precision,
+                               "size": size, "variant": variant, "precision": precision,
+                               **({"compile_s": round(compile_s, 1)} if variant == "compile" else {}),
                                "tile": tile_px, "batch": batch_n, "frames_per_pass": n,
                                "frames_per_s": round(fps, 2), "peak_mb": round(_peak_mb(torch, device), 1)}
                         out = np.stack(run()[: min(n, 8)])
@@ -111,6 +143,7 @@ def denoise_rows(args, torch, device) -> list[dict]:
                             row["psnr_vs_first_db"] = round(10 * np.log10(1.0 / mse), 2) if mse > 0 else float("inf")
                         rows.append(row)
                         print(json.dumps(row), flush=True)
+            model.s2c = eager_net
     return rows
 
 
@@ -194,6 +227,7 @@ def main() -> None:
                                                   "files): rows for each, in one run; --presets is then ignored")
     ap.add_argument("--sizes", default="128,512,1024,2048")
     ap.add_argument("--precisions", default="fp32")
+    ap.add_argument("--variants", default="eager", help="eager, channels_last, compile (comma-separated)")
     ap.add_argument("--tiles", default="preset")
     ap.add_argument("--batches", default="preset")
     ap.add_argument("--repeats", type=int, default=3)
@@ -211,6 +245,7 @@ def main() -> None:
     args.presets = [p for p in args.presets.split(",") if p]
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.precisions = [p for p in args.precisions.split(",") if p]
+    args.variants = [v for v in args.variants.split(",") if v]
     args.tiles = [t for t in args.tiles.split(",") if t]
     args.batches = [b for b in args.batches.split(",") if b]
     args.baselines = [b for b in args.baselines.split(",") if b]

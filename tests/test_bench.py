@@ -145,3 +145,26 @@ def test_noise2atom_outputs_share_one_training(movie):
     # the support is back: the output follows the raw frames' level, which the atoms alone do not
     assert np.corrcoef(b.denoised.ravel(), movie.clean.ravel())[0, 1] > np.corrcoef(
         a.denoised.ravel(), movie.clean.ravel())[0, 1]
+
+
+def test_arena_seeds_pairs_runs_within_a_seed_and_counts_inversions(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def row(method, f1, pred, restarts=0):
+        return {"method": method, "dataset": "arena-128px-1e", "f1": f1, "predictive": pred,
+                "params": {"restarts": restarts}}
+
+    runs = []
+    for seed, (a, b) in enumerate([((0.5, 0.02), (0.6, 0.03)), ((0.7, 0.01), (0.75, -0.01))]):
+        f = tmp_path / f"s{seed}.json"
+        f.write_text(json.dumps([row("base", *a), row("new", *b, restarts=seed)]))
+        runs.append(f"{seed}={f}")
+    script = Path(__file__).parents[1] / "bench" / "arena_seeds.py"
+    r = subprocess.run([sys.executable, str(script), *runs, "--against", "base", "--metrics", "f1", "--inverted"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "| new | 0.675 ± 0.106 (2) |" in r.stdout  # mean ± sd over the seeds
+    assert "| new | +0.100 / +0.050 (mean +0.075) |" in r.stdout  # paired, within each seed
+    assert "| new | 1 / 2 (1) |" in r.stdout and "| base | 0 / 2 (0) |" in r.stdout

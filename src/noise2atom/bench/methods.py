@@ -277,7 +277,7 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
     ``start``: ``"fresh"`` trains the preset from scratch (the paper's way, one model per series);
     ``"default"`` uses the pretrained default as it is; ``"fast"`` its fast student
     (``noise2atom denoise --fast``); ``"tuned"`` fine-tunes the default on the series
-    (``noise2atom train --init default``).
+    (``noise2atom train``, its default start).
     """
     import hashlib
 

@@ -281,3 +281,28 @@ def test_denoise_writes_hspy_with_calibration_and_a_record(tmp_path, tiny_config
     assert (back.unit, back.pixel_size, back.frame_time_s) == ("nm", pytest.approx(0.021), pytest.approx(0.05))
     assert back.metadata["noise2atom"]["processing"]["model"] == str(model)
     assert sorted(p.name for p in tmp_path.iterdir() if "den" in p.name) == ["den.hspy", "den.ome.zarr"]
+
+
+def test_denoise_compiled_gives_the_eager_output(tmp_path, tiny_config, noisy_movie, monkeypatch):
+    import torch
+
+    from noise2atom.io import read_stack
+    from noise2atom.model import Noise2Atom
+
+    movie, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie)
+    net = Noise2Atom.load(model, device="cpu")
+    eager = net.denoise(noisy_movie.noisy)
+    assert net.compile() is net and net._denoising_net() is not net.s2c
+    np.testing.assert_allclose(net.denoise(noisy_movie.noisy), eager, atol=1e-4)
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "c.tif"), "--compile"])
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(read_stack(tmp_path / "c.tif").data, eager, atol=1e-4)
+
+    def broken(*args, **kwargs):  # what a machine without a C compiler meets, at the first call
+        def fail(*a, **k):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return type("Broken", (), {"eval": lambda self: fail, "__call__": fail})()
+
+    monkeypatch.setattr(torch, "compile", broken)
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"), "--compile"])
+    assert r.exit_code == 2 and "torch.compile cannot compile" in r.output and not (tmp_path / "x.tif").exists()

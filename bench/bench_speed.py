@@ -12,8 +12,9 @@ sides and tiles per forward pass, ``preset`` meaning the preset's) over an arena
 Weights are the preset's fresh ones (the cost does not depend on them), or those of each ``--model``
 (comma-separated; each runs with its own preset; output differences between settings mean something
 only with trained weights). ``--variants`` runs the same network in other forms: ``channels_last``
-(weights and every input in the NHWC memory layout) and ``compile`` (``torch.compile``, default
-mode; its compile time is in the warm-up pass, reported apart as ``compile_s``).
+(weights and every input in the NHWC memory layout) and ``compile`` (``Noise2Atom.compile()``, what
+``denoise --compile`` runs: ``torch.compile``, default mode; its up-front compile is timed apart as
+``compile_s``).
 Each figure is the median over ``--repeats`` timed passes after one warm-up pass; a pass is as many
 frames as take about ``--seconds``. Every row after the first of a preset and size gives the largest
 absolute difference and the PSNR of its output against the first row's (float32 and the preset's
@@ -68,24 +69,22 @@ def denoise_rows(args, torch, device) -> list[dict]:
 
     rows = []
 
-    def variant_net(net, variant):
-        if variant == "eager":
-            return net
-        if variant == "channels_last":
-            net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    def channels_last(net):
+        net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
 
-            class ChannelsLast(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.net = net_cl
+        class ChannelsLast(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net_cl
 
-                def forward(self, x):
-                    return self.net(x.contiguous(memory_format=torch.channels_last)).contiguous()
+            def forward(self, x):
+                return self.net(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
-            return ChannelsLast().eval()
-        if variant == "compile":
-            return torch.compile(net)
-        raise SystemExit(f"--variants: eager, channels_last or compile, not {variant!r}")
+        return ChannelsLast().eval()
+
+    unknown = set(args.variants) - {"eager", "channels_last", "compile"}
+    if unknown:
+        raise SystemExit(f"--variants: eager, channels_last or compile, not {', '.join(sorted(unknown))}")
 
     if args.model:  # each named model (its own preset), in this order
         entries = [(name, resolve_model(name, device=device)) for name in args.model.split(",")]
@@ -106,10 +105,11 @@ def denoise_rows(args, torch, device) -> list[dict]:
             ref = None
             eager_net = model.s2c
             for variant, precision in ((v, p) for v in args.variants for p in args.precisions):
-                model.s2c = variant_net(eager_net, variant)
-                if variant == "compile":  # the first pass compiles: time it apart from the steady state
+                model.s2c = channels_last(eager_net) if variant == "channels_last" else eager_net
+                model._compiled = None  # eager unless this variant compiles
+                if variant == "compile":  # compiled up front, as the CLI does: timed apart from the steady state
                     t = time.perf_counter()
-                    list(model.denoise_iter(frames[:2], precision=precision, normalization=nz))
+                    model.compile()
                     _sync(torch, device)
                     compile_s = time.perf_counter() - t
                 for tile in args.tiles:
@@ -143,7 +143,7 @@ def denoise_rows(args, torch, device) -> list[dict]:
                             row["psnr_vs_first_db"] = round(10 * np.log10(1.0 / mse), 2) if mse > 0 else float("inf")
                         rows.append(row)
                         print(json.dumps(row), flush=True)
-            model.s2c = eager_net
+            model.s2c, model._compiled = eager_net, None
     return rows
 
 

@@ -267,7 +267,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
             compile_net: bool = typer.Option(False, "--compile", help="Run the network through torch.compile "
-                                                                  "(about 1.6x the frames/s on a CPU after a "
+                                                                  "(1.3-1.7x the frames/s on a CPU after a "
                                                                   "10-40 s compile; see docs/performance.md)"),
             precision: str = typer.Option("fp32", help="fp32, or bf16 / fp16 autocast (for GPUs: faster, "
                                                        "see docs/performance.md)"),
@@ -433,9 +433,9 @@ def demo(out: Path = typer.Option(Path("noise2atom-demo"), "--out", "-o", help="
 
     _setup_logging()
     try:
+        if init.lower() not in ("default", "none"):
+            raise InputError(f"--init: 'default' or 'none', not {init!r}")
         with _progress() as bar:
-            if init.lower() not in ("default", "none"):
-                raise InputError(f"--init: 'default' or 'none', not {init!r}")
             run_demo(out, minutes=minutes, input_path=input, seed=seed, overwrite=overwrite,
                      init=None if init.lower() == "none" else "default", progress=_training_task(bar))
     except (InputError, ConfigError, ValueError) as exc:

@@ -219,8 +219,8 @@ class Noise2Atom:
     def compile(self) -> "Noise2Atom":
         """Denoise through ``torch.compile(Ms2c)`` from now on (training and saving are unaffected).
 
-        On 2 CPU cores it gave 1.57x the frames/s of the default model at 128² and 1.63x at 512², 1.81x
-        for its fast student at 128², the same output to 2e-6 (docs/performance.md, *torch.compile and
+        On 2 CPU cores it gave 1.67x the frames/s of the default model at 128² and 1.33x at 512², 1.56x
+        for its fast student at 128², the same output to 6e-6 (docs/performance.md, *torch.compile and
         channels-last*), after a one-time compile of 10–40 s: worth it for long series or large frames.
         The network is compiled here, on one batch of tiles, so a machine where it cannot be (no C
         compiler for the CPU backend) fails now, with a RuntimeError, not in the middle of a series.

@@ -35,8 +35,8 @@ def main() -> None:
             data = json.load(open(f))
             for r in data["results"] if isinstance(data, dict) else data:
                 rows.setdefault((r["method"], r["dataset"]), {})[seed] = r
-    sets = list(dict.fromkeys(d for _, d in rows))
     methods = a.methods.split(",") if a.methods else list(dict.fromkeys(m for m, _ in rows))
+    sets = list(dict.fromkeys(d for m, d in rows if m in methods))  # the movies the chosen methods saw
     for key in a.metrics.split(","):
         print(f"\n### {key}: mean ± sd over seeds (n)\n")
         print("| method | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))

@@ -139,7 +139,7 @@ def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model)
     assert kept.shape == movie.noisy.shape
     # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
     assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
-    kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1)
+    kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1)
     per_frame = [restore_background(r, a, model.config.denoise.background_sigma_px)
                  for r, a in zip(movie.noisy, atoms)]
     np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
@@ -176,10 +176,86 @@ def test_loss_figure_of_a_pair_stage_run_shows_the_pair_loss_alone(tmp_path):
 def test_keep_background_over_past_frames_never_uses_a_later_frame(pair_model):
     model, movie, _ = pair_model
     raw = movie.noisy.astype(np.float32)
-    ref = model.denoise(raw, background="keep", background_frames=3)
-    changed = raw.copy()
-    changed[4] = changed[4][:, ::-1]
-    out = model.denoise(changed, background="keep", background_frames=3)
-    np.testing.assert_array_equal(out[:4], ref[:4])
-    assert not np.allclose(out[5], ref[5])  # frame 5's support averages frame 4 in
-    assert not np.allclose(ref[3], model.denoise(raw, background="keep", background_frames=1)[3])
+    for atom_frames in (1, 3):  # a window fixed (0 chooses it on the first 16 frames, later ones included)
+        ref = model.denoise(raw, background="keep", background_frames=3, atom_frames=atom_frames)
+        changed = raw.copy()
+        changed[4] = changed[4][:, ::-1]
+        out = model.denoise(changed, background="keep", background_frames=3, atom_frames=atom_frames)
+        np.testing.assert_array_equal(out[:4], ref[:4])
+        assert not np.allclose(out[5], ref[5])  # frame 5's support (and atoms) average frame 4 in
+        one = model.denoise(raw, background="keep", background_frames=1, atom_frames=atom_frames)
+        assert not np.allclose(ref[3], one[3])
+
+
+def test_support_tracker_averages_the_atoms_over_past_frames():
+    n = 64
+    yy, xx = np.mgrid[:n, :n]
+    peaks = [np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
+             for y, x in np.random.default_rng(0).uniform(8, n - 8, size=(12, 2))]
+    every, half = sum(peaks), sum(peaks[:6])
+    raws = [10.0 + 4.0 * every, 10.0 + 8.0 * every]  # the same atoms, twice as bright in frame 1
+    missed = np.unravel_index(np.argmax(sum(peaks[6:]) - 5 * half), every.shape)  # a peak frame 1's estimate lacks
+    found = np.unravel_index(np.argmax(half - 5 * sum(peaks[6:])), every.shape)
+    one, two = SupportTracker(1, 4.0, atom_frames=1), SupportTracker(1, 4.0, atom_frames=2)
+    out_one = [one.add(raws[0], every), one.add(raws[1], half)]
+    out_two = [two.add(raws[0], every), two.add(raws[1], half)]
+    np.testing.assert_allclose(out_one[0], out_two[0], rtol=1e-5)  # nothing before the first frame
+    assert out_one[1][found] - out_one[1][missed] > 4.0  # frame 1's own atoms: the missed one is not there
+    assert out_two[1][missed] - out_one[1][missed] > 2.0  # with frame 0's atoms averaged in, it is
+    assert out_two[1][found] > out_two[1][missed]  # at about half the weight of one both frames found
+    with pytest.raises(ValueError, match="atom_frames"):
+        SupportTracker(1, 4.0, atom_frames=0)
+
+
+def test_support_tracker_keeps_each_frames_own_level():
+    raw, atoms, _ = _drifting_support_movie()
+    raw = raw * np.linspace(1.0, 1.5, len(raw))[:, None, None]  # the beam current rises by half
+    tracker = SupportTracker(4, 4.0, atom_frames=4)
+    out = np.stack([tracker.add(r, a) for r, a in zip(raw, atoms)])
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), raw.mean(axis=(1, 2)), rtol=1e-5)
+
+
+def _static_or_moving(moving: bool, frames=12, n=64):
+    """Poisson frames of atoms (fixed, or each on its own random walk of ~1 px per frame) on a flat
+    support, and an estimate of each frame's atoms: noisy for the fixed ones (an uncertain network at
+    low dose), exact for the moving ones."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:n, :n]
+    pos = rng.uniform(10, n - 10, size=(12, 2))
+    atoms = []
+    for _ in range(frames):
+        a = sum(np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2)) for y, x in pos)
+        atoms.append(a / a.max())
+        if moving:
+            pos = pos + rng.normal(0, 1.0, size=pos.shape)
+    atoms = np.stack(atoms)
+    raw = rng.poisson(5.0 + 10.0 * atoms).astype(np.float64)
+    estimate = atoms if moving else np.clip(atoms + 0.4 * rng.standard_normal(atoms.shape), 0, None)
+    return raw, estimate
+
+
+def test_best_atom_frames_averages_fixed_atoms_and_not_moving_ones():
+    from noise2atom.model import best_atom_frames
+
+    raw, estimate = _static_or_moving(False)
+    assert best_atom_frames(raw, estimate) > 1  # fixed atoms: the average of noisy estimates predicts better
+    raw, estimate = _static_or_moving(True)
+    assert best_atom_frames(raw, estimate) == 1  # moving atoms: older frames' atoms are farther off
+    assert best_atom_frames(raw[:2], estimate[:2]) == 1  # too few frames to choose
+    with pytest.raises(ValueError, match="shape"):
+        best_atom_frames(raw, estimate[:, :10])
+
+
+def test_atom_frames_zero_is_the_window_chosen_on_the_series(pair_model):
+    model, movie, _ = pair_model
+    chosen = model.choose_atom_frames(movie.noisy)
+    assert chosen in (1, 2, 4)  # 6 frames: 8 is not tried
+    auto = model.denoise(movie.noisy, background="keep")  # the model's default: 0, chosen
+    np.testing.assert_array_equal(auto, model.denoise(movie.noisy, background="keep", atom_frames=chosen))
+    other = 4 if chosen != 4 else 1
+    assert not np.allclose(auto[-1], model.denoise(movie.noisy, background="keep", atom_frames=other)[-1])
+    np.testing.assert_array_equal(model.denoise(movie.noisy, atom_frames=4), model.denoise(movie.noisy))  # atoms alone
+    with pytest.raises(ConfigError, match="atom_frames"):
+        model.denoise(movie.noisy, background="keep", atom_frames=33)
+    with pytest.raises(ConfigError, match="atom_frames"):
+        preset_config("small").with_updates(denoise={"atom_frames": -1}).validate()

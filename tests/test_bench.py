@@ -159,12 +159,14 @@ def test_arena_seeds_pairs_runs_within_a_seed_and_counts_inversions(tmp_path):
     runs = []
     for seed, (a, b) in enumerate([((0.5, 0.02), (0.6, 0.03)), ((0.7, 0.01), (0.75, -0.01))]):
         f = tmp_path / f"s{seed}.json"
-        f.write_text(json.dumps([row("base", *a), row("new", *b, restarts=seed)]))
+        other = {**row("other", 0.1, 0.1), "dataset": "fig4-train-1-frames"}  # a movie base and new did not see
+        f.write_text(json.dumps([row("base", *a), row("new", *b, restarts=seed), other]))
         runs.append(f"{seed}={f}")
     script = Path(__file__).parents[1] / "bench" / "arena_seeds.py"
-    r = subprocess.run([sys.executable, str(script), *runs, "--against", "base", "--metrics", "f1", "--inverted"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, str(script), *runs, "--against", "base", "--metrics", "f1", "--inverted",
+                        "--methods", "base,new"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    assert "| method | arena-128px-1e |" in r.stdout and "fig4" not in r.stdout  # only the movies they saw
     assert "| new | 0.675 ± 0.106 (2) |" in r.stdout  # mean ± sd over the seeds
     assert "| new | +0.100 / +0.050 (mean +0.075) |" in r.stdout  # paired, within each seed
     assert "| new | 1 / 2 (1) |" in r.stdout and "| base | 0 / 2 (0) |" in r.stdout

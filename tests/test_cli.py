@@ -135,6 +135,17 @@ def test_train_context_frames_and_background_frames_options(tmp_path, tiny_confi
     r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
                             "--background", "keep", "--background-frames", "0"])
     assert r.exit_code == 2 and "background_frames" in r.output and not (tmp_path / "x.tif").exists()
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
+                            "--background", "keep", "--atom-frames", "40"])
+    assert r.exit_code == 2 and "atom_frames" in r.output and not (tmp_path / "x.tif").exists()
+    for n in ("1", "3"):
+        outs["a" + n] = tmp_path / f"atoms{n}.tif"
+        r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(outs["a" + n]),
+                                "--background", "keep", "--background-frames", "3", "--atom-frames", n])
+        assert r.exit_code == 0, r.output
+    a1, a3 = tifffile.imread(outs["a1"]), tifffile.imread(outs["a3"])
+    np.testing.assert_array_equal(a1[0], a3[0])
+    assert not np.allclose(a1[2], a3[2])  # frame 2's atoms averaged with frames 0 and 1
 
 
 def test_asking_for_the_paper_game_turns_the_presets_context_frames_off(tmp_path, noisy_movie):
@@ -316,3 +327,36 @@ def test_denoise_compile_refused_in_one_line_where_it_cannot_compile(tmp_path, t
     monkeypatch.setattr(torch, "compile", broken)
     r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"), "--compile"])
     assert r.exit_code == 2 and "torch.compile cannot compile" in r.output and not (tmp_path / "x.tif").exists()
+
+
+def test_denoise_many_compiles_once_per_worker_and_a_failed_compile_is_each_files_error(
+        tmp_path, tiny_config, noisy_movie, monkeypatch):
+    import torch
+
+    from noise2atom import denoise_many as dm
+    from noise2atom.model import Noise2Atom
+
+    movie, model, _ = _train_one_epoch(tmp_path, tiny_config, noisy_movie)
+    real_compile = torch.compile
+
+    def broken(*args, **kwargs):
+        def fail(*a, **k):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return type("Broken", (), {"eval": lambda self: fail, "__call__": fail})()
+
+    dm._model.cache_clear()
+    try:
+        monkeypatch.setattr(torch, "compile", broken)
+        res = dm.denoise_one(str(movie), str(tmp_path / "x.tif"), str(model), {}, compile_net=True)
+        assert "torch.compile cannot compile" in res["error"] and str(movie) in res["error"]
+        assert not (tmp_path / "x.tif").exists()
+        monkeypatch.setattr(torch, "compile", real_compile)
+        dm._model.cache_clear()
+        compiled = []
+        monkeypatch.setattr(Noise2Atom, "compile", lambda self: compiled.append(self) or self)
+        for name in ("a.tif", "b.tif"):  # two files on one worker process: one compile
+            res = dm.denoise_one(str(movie), str(tmp_path / name), str(model), {}, compile_net=True)
+            assert res["frames"] == len(noisy_movie.noisy), res
+        assert len(compiled) == 1
+    finally:
+        dm._model.cache_clear()

@@ -263,6 +263,10 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             background_frames: Optional[int] = typer.Option(
                 None, help="With --background keep: average the support over this many frames (the current "
                            "one and those before it, registered for drift; default: the model's)"),
+            atom_frames: Optional[int] = typer.Option(
+                None, help="With --background keep: average the atoms over this many registered frames; 0: "
+                           "choose 1, 2, 4 or 8 by the predictive score on the first 16 frames (default: the "
+                           "model's, 0)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -315,7 +319,8 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             denoise_to_file(net, stack, out, chunk_frames=chunk_frames, resume=resume, overwrite=overwrite,
                             on_frame=lambda i: bar.advance(task), record=record,
                             tile_px=-1 if tile is None else tile, overlap_px=overlap, batch_size=batch,
-                            rescale=rescale, background=background, background_frames=background_frames, tta=tta,
+                            rescale=rescale, background=background, background_frames=background_frames,
+                            atom_frames=atom_frames, tta=tta,
                             precision=precision)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)
@@ -536,6 +541,9 @@ def denoise_many_cmd(inputs: list[Path] = typer.Argument(..., help="Files (or fr
                      workers: int = typer.Option(2, min=1, help="Worker processes of the local cluster"),
                      threads: int = typer.Option(1, min=1, help="Torch threads per worker"),
                      background: Optional[str] = typer.Option(None, help="remove or keep (as for denoise)"),
+                     compile_net: bool = typer.Option(False, "--compile", help="Each worker runs the network "
+                                                      "through torch.compile (compiled once per worker, "
+                                                      "10-40 s; as denoise --compile)"),
                      resume: bool = typer.Option(False, help="Continue stopped files; skip finished ones"),
                      overwrite: bool = typer.Option(False, help="Replace existing outputs"),
                      verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
@@ -566,7 +574,8 @@ def denoise_many_cmd(inputs: list[Path] = typer.Argument(..., help="Files (or fr
                              res.get("skipped") or f"{res['frames']} frames, {res['seconds']:.1f} s")
 
             denoise_many(inputs, out_dir, model=model, suffix=suffix, scheduler=scheduler, workers=workers,
-                         threads_per_worker=threads, resume=resume, overwrite=overwrite, on_done=done, **opts)
+                         threads_per_worker=threads, resume=resume, overwrite=overwrite, compile_net=compile_net,
+                         on_done=done, **opts)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)
     if failed:

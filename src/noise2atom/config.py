@@ -219,7 +219,10 @@ class DenoiseConfig:
     input's smooth background (:func:`noise2atom.denoise.background.restore_background`, blur of
     ``background_sigma_px``), so the output is atoms on their support; ``background_frames`` > 1
     averages that support over the current frame and the ones before it, registered for drift
-    (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame).
+    (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame). ``atom_frames``
+    (``"keep"`` only) averages the atoms the same way over that many frames; 0 (the default) picks
+    1, 2, 4 or 8 per series by the predictive score on its first 16 frames
+    (:meth:`noise2atom.Noise2Atom.choose_atom_frames`).
     """
 
     tile_px: int = 128
@@ -229,6 +232,7 @@ class DenoiseConfig:
     background: str = "remove"
     background_sigma_px: float = 4.0
     background_frames: int = 1
+    atom_frames: int = 0
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
@@ -241,6 +245,8 @@ class DenoiseConfig:
                f"denoise.background_sigma_px={self.background_sigma_px} must be in [0.5, 64]")
         _check(1 <= self.background_frames <= 32,
                f"denoise.background_frames={self.background_frames} must be in 1..32")
+        _check(0 <= self.atom_frames <= 32,
+               f"denoise.atom_frames={self.atom_frames} must be in 0..32 (0: chosen per series)")
 
 
 _SECTIONS = {

@@ -7,22 +7,27 @@ block at a time, denoised, and stored as chunks of ``chunk_frames`` frames in ``
 chunks under a temporary name and renamed. A run stopped at any point (Ctrl-C, SIGKILL, a full disk)
 keeps its finished chunks, and the same command with ``resume=True`` (``--resume``) denoises only
 the missing ones. Each resumed chunk restarts a few frames early (the network's context frames, plus the
-support's past frames with ``background="keep"``), so its output is that of an uninterrupted run.
+support's and the atoms' past frames with ``background="keep"``), so its output is that of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ._version import __version__
+from .config import ConfigError
+from .denoise.background import CHOOSE_FRAMES
 from .errors import InputError
 from .io import Stack, check_output, write_hspy, write_ome_zarr, write_tiff_stream
 from .io.chunks import ChunkStore, disk_full_error, is_disk_full
+
+log = logging.getLogger("noise2atom")
 
 #: frames per stored chunk: ~16 MB at 128², 256 MB at 512²
 CHUNK_FRAMES = 256
@@ -142,7 +147,8 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         OME-Zarr group's ``noise2atom`` attribute.
     **options
         ``tile_px``, ``overlap_px``, ``batch_size``, ``rescale``, ``background``,
-        ``background_frames``, ``tta``, ``precision``, as :meth:`Noise2Atom.denoise_iter`.
+        ``background_frames``, ``atom_frames``, ``tta``, ``precision``, as :meth:`Noise2Atom.denoise_iter`
+        (``atom_frames`` 0 is chosen once, on the series' first frames).
 
     Returns
     -------
@@ -156,9 +162,22 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     dc = model.config.denoise
     background = options.get("background") or dc.background
     support_frames = options.get("background_frames") or dc.background_frames
+    atom_frames = dc.atom_frames if options.get("atom_frames") is None else int(options["atom_frames"])
+    if not 0 <= atom_frames <= 32:
+        raise ConfigError(f"atom_frames={atom_frames} must be in 0..32 (0: chosen per series)")
+    if background == "keep" and atom_frames == 0:
+        # chosen once on the series' first frames, so every chunk (and a resumed run) uses the same
+        pick = {k: options[k] for k in ("tile_px", "overlap_px", "batch_size", "tta", "precision") if k in options}
+        head = np.asarray(stack.data[:CHOOSE_FRAMES], dtype=np.float32)
+        atom_frames = model.choose_atom_frames(head, normalization=nz, name=stack.name,
+                                               background_frames=support_frames, **pick)
+        log.info("%s: with the support kept, the atoms are averaged over %d frame(s)", stack.name, atom_frames)
+    if background == "keep":
+        options = {**options, "atom_frames": atom_frames}
     # the first output of a resumed chunk needs its context frames, and (with "keep") the support's past
-    # frames, whose own outputs need their context frames too
-    warm = model.config.model.context_frames + (support_frames - 1 if background == "keep" else 0)
+    # frames, each of whose residuals holds atoms averaged over the atoms' past frames, whose own
+    # outputs need their context frames too
+    warm = model.config.model.context_frames + (support_frames - 1 + atom_frames - 1 if background == "keep" else 0)
     manifest = {"noise2atom_version": __version__, "input": _input_identity(stack), "frames": n,
                 "frame_shape": list(stack.data.shape[1:]), "model": model_fingerprint(model),
                 "normalization": nz.to_dict(), "chunk_frames": chunk_frames, "format": out.suffix.lower(),

@@ -15,16 +15,20 @@ from typing import Callable
 
 
 @lru_cache(maxsize=2)
-def _model(spec: str, device: str | None):
+def _model(spec: str, device: str | None, compiled: bool = False):
     from .pretrained import resolve_model
 
-    return resolve_model(spec, device=device)
+    net = resolve_model(spec, device=device)
+    return net.compile() if compiled else net  # compiled once per worker process, reused for its files
 
 
 def denoise_one(input: str, output: str, model: str, options: dict, *, resume: bool = False,
-                overwrite: bool = False, threads: int | None = None, device: str | None = None) -> dict:
+                overwrite: bool = False, threads: int | None = None, device: str | None = None,
+                compile_net: bool = False) -> dict:
     """One file on one worker: ``{"input", "output", "frames", "seconds"}``, ``{"input", "error"}``, or
-    (with ``resume``, when the output is already complete) ``{"input", "output", "skipped"}``."""
+    (with ``resume``, when the output is already complete) ``{"input", "output", "skipped"}``.
+    ``compile_net``: denoise through ``torch.compile`` (:meth:`noise2atom.Noise2Atom.compile`; a
+    worker that cannot compile reports it for each of its files)."""
     import torch
 
     from .denoise_file import denoise_to_file
@@ -37,7 +41,7 @@ def denoise_one(input: str, output: str, model: str, options: dict, *, resume: b
     if resume and out.exists() and not out.with_name(out.name + ".parts").exists():
         return {"input": input, "output": output, "skipped": "already complete"}
     try:
-        net = _model(model, device)
+        net = _model(model, device, bool(compile_net))
         stack = read_stack(input, lazy=True)
         check_frames(stack)
         denoise_to_file(net, stack, output, resume=resume, overwrite=overwrite, **options)
@@ -56,7 +60,8 @@ def output_name(input: Path, out_dir: Path, suffix: str) -> Path:
 def denoise_many(inputs: list[str | Path], out_dir: str | Path, *, model: str = "default", suffix: str = ".tif",
                  scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1,
                  resume: bool = False, overwrite: bool = False, device: str | None = None,
-                 on_done: Callable[[dict], None] | None = None, **options) -> list[dict]:
+                 compile_net: bool = False, on_done: Callable[[dict], None] | None = None,
+                 **options) -> list[dict]:
     """Denoise every file of ``inputs`` into ``out_dir`` on a Dask cluster.
 
     Parameters
@@ -71,6 +76,9 @@ def denoise_many(inputs: list[str | Path], out_dir: str | Path, *, model: str = 
     scheduler : str, optional
         Address of a running Dask scheduler (e.g. one started by dask-jobqueue on Slurm); None starts
         a ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` torch threads each.
+    compile_net : bool
+        Each worker compiles the network once (``torch.compile``, :meth:`noise2atom.Noise2Atom.compile`)
+        and uses it for all its files: worth it for many or long files (a 10–40 s compile per worker).
     on_done : callable(dict)
         Called as each file finishes (the result of :func:`denoise_one`).
     **options
@@ -107,7 +115,8 @@ def denoise_many(inputs: list[str | Path], out_dir: str | Path, *, model: str = 
         client = Client(scheduler)
     try:
         futures = {client.submit(denoise_one, str(i.resolve()), str(o.resolve()), spec, options, resume=resume,
-                                 overwrite=overwrite, threads=threads_per_worker, device=device, pure=False): n
+                                 overwrite=overwrite, threads=threads_per_worker, device=device, compile_net=compile_net,
+                                 pure=False): n
                    for n, (i, o) in enumerate(zip(inputs, outputs))}
         results: list[dict | None] = [None] * len(inputs)
         for fut in as_completed(futures):

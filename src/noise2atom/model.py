@@ -8,6 +8,7 @@ its expected output, which :meth:`Noise2Atom.load` re-runs to prove the file reb
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -23,10 +24,11 @@ from ._version import __version__
 from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
-from .denoise.background import SupportTracker
+from .denoise.background import ATOM_FRAME_CHOICES, CHOOSE_FRAMES, SupportTracker
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
+from .metrics import predictive_r2
 from .models import build_critic, build_generator
 from .train.trainer import Trainer, TrainResult, default_device
 
@@ -48,6 +50,27 @@ def as_stack(data) -> Stack:
         stack = stack_from_array(np.asarray(data))
     check_frames(stack)
     return stack
+
+
+def best_atom_frames(raw, atoms01, *, support_frames: int = 1, sigma_px: float = 4.0,
+                     choices=ATOM_FRAME_CHOICES) -> int:
+    """The atom window (of ``choices``) whose :class:`~noise2atom.denoise.background.SupportTracker`
+    output best predicts the next raw frame over the given frames (1 for fewer than 3; ties go to the
+    smaller window).
+
+    raw : sequence of (Y, X) arrays, input units; atoms01 : the network's atoms for them, in [0, 1].
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    atoms01 = np.asarray(atoms01, dtype=np.float64)
+    if raw.shape != atoms01.shape or raw.ndim != 3:
+        raise ValueError(f"need two (T, Y, X) series of one shape, got {raw.shape} and {atoms01.shape}")
+    best, best_score = 1, -np.inf
+    for k in sorted({int(c) for c in choices if 1 <= int(c) <= len(raw)}) if len(raw) >= 3 else ():
+        tracker = SupportTracker(support_frames, sigma_px, atom_frames=k)
+        score = predictive_r2(np.stack([tracker.add(r, a) for r, a in zip(raw, atoms01)]), raw)
+        if score > best_score + 1e-9:
+            best, best_score = k, score
+    return best
 
 
 class Noise2Atom:
@@ -252,14 +275,17 @@ class Noise2Atom:
     def denoise_iter(self, frames, *, tile_px: int | None = -1, overlap_px: int | None = None,
                      batch_size: int | None = None, rescale: bool = False, name: str = "array",
                      tta: bool | None = None, background: str | None = None,
-                     background_frames: int | None = None, on_frame: Callable[[int], None] | None = None,
+                     background_frames: int | None = None, atom_frames: int | None = None,
+                     on_frame: Callable[[int], None] | None = None,
                      normalization: Normalization | None = None, precision: str = "fp32"):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
         configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
         alone; ``"keep"``: atoms on the input's smooth background, averaged over
-        ``background_frames`` registered frames) default to the model's ``denoise`` configuration.
+        ``background_frames`` registered frames, with the atoms averaged over ``atom_frames``; 0:
+        chosen on the first 16 frames, :meth:`choose_atom_frames`, so the first output comes after
+        them) default to the model's ``denoise`` configuration.
         ``normalization`` defaults to :meth:`normalization_for` (a :attr:`generic` model then needs
         ``frames`` as one array). ``precision`` ``"bf16"``/``"fp16"`` runs the network under
         autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
@@ -276,6 +302,9 @@ class Noise2Atom:
         background = dc.background if background is None else background
         if background_frames is not None and not 1 <= int(background_frames) <= 32:
             raise ConfigError(f"background_frames={background_frames} must be in 1..32")
+        atom_frames = dc.atom_frames if atom_frames is None else int(atom_frames)
+        if not 0 <= atom_frames <= 32:
+            raise ConfigError(f"atom_frames={atom_frames} must be in 0..32 (0: chosen per series)")
         if background not in BACKGROUND_MODES:
             raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
@@ -296,24 +325,53 @@ class Noise2Atom:
                     raw_frames.append(f)
                 yield nz.forward(f)
 
-        support = SupportTracker(dc.background_frames if background_frames is None else int(background_frames),
-                                 dc.background_sigma_px)
+        support_frames = dc.background_frames if background_frames is None else int(background_frames)
         k = self.config.model.context_frames
         inputs = causal_stacks(checked(), k) if k > 0 else checked()
-        for out in denoise_frames(self._denoising_net(), inputs, tile_px=tile, overlap_px=overlap,
-                                  batch_size=batch_size or self.default_batch(),
-                                  size_multiple=self.config.model.size_multiple, device=self.device,
-                                  tta=tta, on_frame=on_frame, precision=precision):
-            if background == "keep":
-                full = support.add(raw_frames.popleft(), out)  # input units
-                yield full if rescale else (nz.forward(full) + 1.0) * 0.5
-            else:
+        outputs = denoise_frames(self._denoising_net(), inputs, tile_px=tile, overlap_px=overlap,
+                                 batch_size=batch_size or self.default_batch(),
+                                 size_multiple=self.config.model.size_multiple, device=self.device,
+                                 tta=tta, on_frame=on_frame, precision=precision)
+        if background == "remove":
+            for out in outputs:
                 yield nz.inverse(out) if rescale else out
+            return
+        pairs = ((raw_frames.popleft(), out) for out in outputs)
+        if atom_frames == 0:  # the first frames' (raw, atoms) choose the window, then go out like the rest
+            head = list(itertools.islice(pairs, CHOOSE_FRAMES))
+            atom_frames = best_atom_frames([r for r, _ in head], [a for _, a in head],
+                                           support_frames=support_frames, sigma_px=dc.background_sigma_px)
+            log.debug("%s: atoms averaged over %d frame(s)", name, atom_frames)
+            pairs = itertools.chain(head, pairs)
+        support = SupportTracker(support_frames, dc.background_sigma_px, atom_frames=atom_frames)
+        for raw, out in pairs:
+            full = support.add(raw, out)  # input units
+            yield full if rescale else (nz.forward(full) + 1.0) * 0.5
+
+    def choose_atom_frames(self, frames, *, normalization: Normalization | None = None,
+                           background_frames: int | None = None, name: str = "array", **options) -> int:
+        """How many registered frames ``--background keep`` averages the atoms over for this series:
+        the window of 1, 2, 4 or 8 whose output best predicts the next raw frame
+        (:func:`~noise2atom.metrics.predictive_r2`) over the series' first 16 frames (1 for fewer
+        than 3). No truth is needed; :meth:`denoise_iter` does the same with ``atom_frames=0``.
+
+        ``frames``: the series (or its start), (T, Y, X) in input units; ``options``: as
+        :meth:`denoise_iter` (tiles, ``tta``, ``precision``).
+        """
+        head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
+        if normalization is None:
+            normalization = self.normalization_for(np.stack(head), name=name)
+        atoms = list(self.denoise_iter(head, background="remove", normalization=normalization, name=name,
+                                       **options))
+        dc = self.config.denoise
+        return best_atom_frames(head, atoms, sigma_px=dc.background_sigma_px,
+                                support_frames=dc.background_frames if background_frames is None
+                                else int(background_frames))
 
     def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
                 batch_size: int | None = None, rescale: bool = False, tta: bool | None = None,
                 background: str | None = None, background_frames: int | None = None,
-                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+                atom_frames: int | None = None, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
         """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack); options as :meth:`denoise_iter`.
 
         Returns
@@ -324,7 +382,8 @@ class Noise2Atom:
         nz = self.input_normalization(stack)
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
-                                     background_frames=background_frames, on_frame=on_frame, normalization=nz))
+                                     background_frames=background_frames, atom_frames=atom_frames,
+                                     on_frame=on_frame, normalization=nz))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------

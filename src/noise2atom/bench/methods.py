@@ -316,7 +316,10 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
     per series and budget, shared by the outputs), denoised with ``background`` ``"remove"`` (atoms
     alone) or ``"keep"`` (atoms on the input's smooth support)."""
     model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
-    extra = {"background": "keep"} if background == "keep" else {}
+    extra = {}
+    if background == "keep":  # the atoms' window the output uses (chosen on the series, as denoise does)
+        extra = {"background": "keep", "atom_frames": model.config.denoise.atom_frames
+                 or model.choose_atom_frames(noisy)}
     return Output(model.denoise(noisy, background=background), {**params, **extra}, fit)
 
 

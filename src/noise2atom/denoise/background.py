@@ -16,7 +16,13 @@ units, and for any fidelity measure against the raw data, the support's slowly v
 With ``frames`` > 1 (:class:`SupportTracker`), step 2 averages ``R - a A`` over the current frame and
 the ones before it, each moved onto the current frame by the drift measured between consecutive raw
 frames (phase correlation), before the blur: the support is static carbon, so its estimate gains
-what the past frames add, and no later frame is used.
+what the past frames add, and no later frame is used. With ``atom_frames`` > 1 the atoms ``A`` are
+averaged the same way over the current frame and ``atom_frames - 1`` before it, before steps 1–3: at low dose a single
+frame's atoms are uncertain and the clusters stay put, so the average predicts the next frame better;
+at high dose, or where atoms hop, one frame is best. :meth:`noise2atom.Noise2Atom.choose_atom_frames`
+picks the number from the series itself by the predictive score (frame n's estimate against raw
+frame n + 1), no truth needed. Either way the output's mean is the current raw frame's, as it is for
+one frame.
 
 No truth and no extra training are needed; the network's atoms are kept as they are.
 """
@@ -56,31 +62,39 @@ def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4
     return (bg + a * a01).astype(np.float32)
 
 
+#: the atom windows ``Noise2Atom.choose_atom_frames`` tries, and how many frames of a series it looks at
+ATOM_FRAME_CHOICES = (1, 2, 4, 8)
+CHOOSE_FRAMES = 16
+
+
 class SupportTracker:
     """Streams :func:`restore_background` over a series, averaging the support over ``frames``
-    drift-registered frames (the current one and those before it).
+    drift-registered frames (the current one and those before it), and the atoms over ``atom_frames``.
 
     >>> tracker = SupportTracker(frames=4, sigma_px=4.0)           # doctest: +SKIP
     >>> full = [tracker.add(raw, atoms) for raw, atoms in zip(raws, atoms01)]   # doctest: +SKIP
     """
 
-    def __init__(self, frames: int = 1, sigma_px: float = 4.0, register_sigma_px: float = 2.0):
+    def __init__(self, frames: int = 1, sigma_px: float = 4.0, register_sigma_px: float = 2.0,
+                 atom_frames: int = 1):
         if frames < 1:
             raise ValueError(f"frames={frames} must be >= 1")
+        if atom_frames < 1:
+            raise ValueError(f"atom_frames={atom_frames} must be >= 1")
         self.frames, self.sigma, self.register_sigma = int(frames), float(sigma_px), float(register_sigma_px)
-        self._past: deque = deque(maxlen=self.frames - 1)  # (residual, offset to the current frame)
+        self.atom_frames = int(atom_frames)
+        keep = max(self.frames, self.atom_frames) - 1
+        self._past: deque = deque(maxlen=keep)  # (residual, atoms in [0, 1], offset to the current frame)
         self._prev_smooth: np.ndarray | None = None
 
     def add(self, raw: np.ndarray, atoms01: np.ndarray) -> np.ndarray:
         """The restored frame (input units) for the next frame of the series."""
-        if self.frames == 1:
+        if self.frames == 1 and self.atom_frames == 1:
             return restore_background(raw, atoms01, self.sigma)
         from ..data.pairs import frame_shift
 
         r = np.asarray(raw, dtype=np.float64)
         a01 = np.asarray(atoms01, dtype=np.float64)
-        a = max(atom_brightness(r, a01, self.sigma), 0.0)
-        resid = r - a * a01
         smooth = gaussian_filter(r, self.register_sigma)
         if self._prev_smooth is not None and self._prev_smooth.shape != smooth.shape:
             self._past.clear()
@@ -88,9 +102,21 @@ class SupportTracker:
         if self._prev_smooth is not None:
             # the current frame's content at p sat at p + step in the previous frame
             step = frame_shift(self._prev_smooth, smooth)
-            self._past = deque(((res, off + step) for res, off in self._past), maxlen=self.frames - 1)
-        aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, off in self._past]
-        self._past.appendleft((resid, np.zeros(2)))
+            self._past = deque(((res, at, off + step) for res, at, off in self._past), maxlen=self._past.maxlen)
+        past = list(self._past)
+        # the atoms (in [0, 1]) of this frame and the ones before it, moved onto this frame, averaged;
+        # then scaled to this raw frame as one frame's atoms are
+        pooled = np.mean([a01] + [nd_shift(at, -off, order=1, mode="nearest")
+                                  for _, at, off in past[:self.atom_frames - 1]], axis=0)
+        atoms = max(atom_brightness(r, pooled, self.sigma), 0.0) * pooled
+        resid = r - atoms
+        aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, _, off in past[:self.frames - 1]]
+        if self._past.maxlen:
+            self._past.appendleft((resid, a01, np.zeros(2)))
         self._prev_smooth = smooth
-        bg = gaussian_filter(np.mean(aligned, axis=0), self.sigma, mode="reflect")
-        return (bg + a * a01).astype(np.float32)
+        out = gaussian_filter(np.mean(aligned, axis=0), self.sigma, mode="reflect") + atoms
+        # the level is this frame's: past frames bring the support's texture, not their beam current
+        # or dose (nor the scatter of their own atoms' fitted brightness)
+        out += r.mean() - out.mean()
+        return out.astype(np.float32)
+

@@ -149,8 +149,6 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
         if par.rank > 0:
             log.setLevel(logging.WARNING)
     try:
-        if par.world > 1 and resume:
-            raise InputError("--resume is not supported under torchrun yet: resume in one process, or start again")
         if out.exists() and not (overwrite or resume):
             raise InputError(f"{out}: model file exists; pass --overwrite to replace it or --resume to continue")
         if not out.parent.exists():
@@ -211,7 +209,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                     (workdir / name).unlink(missing_ok=True)
         model = Noise2Atom(config, device=device)
         if par.rank > 0:  # the other processes train in step with process 0, which alone writes
-            model.fit(input, minutes=minutes, init=init_model)
+            model.fit(input, minutes=minutes, init=init_model, workdir=workdir, resume=resume)
             par.check_same_weights(model.s2c)
             return
         workdir.mkdir(parents=True, exist_ok=True)

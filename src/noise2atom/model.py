@@ -355,12 +355,15 @@ class Noise2Atom:
         (:func:`~noise2atom.metrics.predictive_r2`) over the series' first 16 frames (1 for fewer
         than 3). No truth is needed; :meth:`denoise_iter` does the same with ``atom_frames=0``.
 
-        ``frames``: the series (or its start), (T, Y, X) in input units; ``options``: as
-        :meth:`denoise_iter` (tiles, ``tta``, ``precision``).
+        ``frames``: the series as :meth:`denoise` takes it (a path, an array (T, Y, X) in input units
+        or a Stack; its normalisation is then the one :meth:`denoise` uses), or any iterable of
+        frames with ``normalization`` given; ``options``: as :meth:`denoise_iter` (tiles, ``tta``,
+        ``precision``).
         """
-        head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
         if normalization is None:
-            normalization = self.normalization_for(np.stack(head), name=name)
+            stack = as_stack(frames)
+            normalization, frames, name = self.input_normalization(stack), stack.data, stack.name
+        head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
         atoms = list(self.denoise_iter(head, background="remove", normalization=normalization, name=name,
                                        **options))
         dc = self.config.denoise

@@ -372,7 +372,7 @@ class Trainer:
         stopped_by = "epochs"
         csv_file = None
         writer = None
-        if self.workdir is not None:
+        if self.workdir is not None and self.rank == 0:  # data-parallel: process 0 alone writes
             self.workdir.mkdir(parents=True, exist_ok=True)
             path = self.workdir / "losses.csv"
             new = not path.exists()
@@ -407,7 +407,8 @@ class Trainer:
                     progress(self.attempt_step, self.total_steps, row)
                 restarted = self._check_inversion()
                 if self.workdir is not None and (restarted or self.global_step % t.checkpoint_every_steps == 0):
-                    csv_file.flush()
+                    if csv_file is not None:
+                        csv_file.flush()
                     self.save_checkpoint()
         finally:
             if csv_file is not None:
@@ -471,9 +472,7 @@ class Trainer:
             "attempt_step": self.attempt_step, "restarts": self.restarts, "events": self.events,
             "converged_step": self.converged_step, "bad_checks": self._bad_checks, "recent": self._recent,
             "brightness_weight": self.brightness_weight,
-            "noisy_rng": self.noisy.rng.bit_generator.state, "noisy_sampler": self.noisy.state(),
-            "clean_rng": self.clean.rng.bit_generator.state,
-            "pair_rng": None if self.pair_sampler is None else self.pair_sampler.rng.bit_generator.state,
+            **self._random_state(),
         }
         return {
             "meta_json": json.dumps(meta),
@@ -484,8 +483,27 @@ class Trainer:
             "best": {} if self.best is None else self.best,
         }
 
+    def _random_state(self) -> dict:
+        """This process's samplers' random state (JSON-able; each data-parallel process has its own)."""
+        return {"noisy_rng": self.noisy.rng.bit_generator.state, "noisy_sampler": self.noisy.state(),
+                "clean_rng": self.clean.rng.bit_generator.state,
+                "pair_rng": None if self.pair_sampler is None else self.pair_sampler.rng.bit_generator.state}
+
+    def _load_random_state(self, meta: dict) -> None:
+        self.noisy.rng.bit_generator.state = meta["noisy_rng"]
+        self.noisy.load_state(meta["noisy_sampler"])
+        self.clean.rng.bit_generator.state = meta["clean_rng"]
+        if self.pair_sampler is not None and meta.get("pair_rng") is not None:
+            self.pair_sampler.rng.bit_generator.state = meta["pair_rng"]
+
     def load_state(self, state: dict) -> None:
         meta = json.loads(state["meta_json"])
+        processes = meta.get("processes", 1)
+        if processes != self.world:
+            raise ValueError(f"{self.workdir}: the checkpoint was written by {processes} data-parallel "
+                             f"process(es); resume with the same number (now {self.world}"
+                             + (", under torchrun --nproc_per_node " + str(processes) if processes > 1 else "")
+                             + ")")
         if meta["seed"] != self.seed:
             self._init_attempt(meta["seed"])
         self.s2c.load_state_dict(state["s2c"]); self.c2s.load_state_dict(state["c2s"])
@@ -494,21 +512,26 @@ class Trainer:
         self.opt_c2s.load_state_dict(state["opt_c2s"])
         if "opt_pair" in state:
             self.opt_pair.load_state_dict(state["opt_pair"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rngs"][self.rank] if "torch_rngs" in state else state["torch_rng"])
         self.best = state.get("best") or None
         self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]
         self.restarts, self.events = meta["restarts"], meta["events"]
         self.converged_step, self._bad_checks = meta["converged_step"], meta["bad_checks"]
         self._recent, self.brightness_weight = meta["recent"], meta["brightness_weight"]
-        self.noisy.rng.bit_generator.state = meta["noisy_rng"]
-        self.noisy.load_state(meta["noisy_sampler"])
-        self.clean.rng.bit_generator.state = meta["clean_rng"]
-        if self.pair_sampler is not None and meta.get("pair_rng") is not None:
-            self.pair_sampler.rng.bit_generator.state = meta["pair_rng"]
+        self._load_random_state(meta["ranks"][self.rank] if "ranks" in meta else meta)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Write ``last.pt`` (process 0 writes; data-parallel processes all call this at the same step,
+        and each one's random state goes into the file, so a resumed run continues every process)."""
         assert self.workdir is not None
-        return save_checkpoint(self.workdir, self.state())
+        state = self.state()
+        if self.world > 1:
+            ranks: list = [None] * self.world
+            torch.distributed.all_gather_object(ranks, (self._random_state(), torch.get_rng_state()))
+            meta = json.loads(state["meta_json"])
+            meta.update(processes=self.world, ranks=[r for r, _ in ranks])
+            state.update(meta_json=json.dumps(meta), torch_rngs=[t for _, t in ranks])
+        return save_checkpoint(self.workdir, state) if self.rank == 0 else None
 
     def resume(self) -> bool:
         """Load the newest checkpoint in ``workdir`` and drop log rows written after it. False if none."""
@@ -524,7 +547,7 @@ class Trainer:
                              "or start a new run without --resume")
         self.load_state(state)
         path = self.workdir / "losses.csv"
-        if path.exists():
+        if path.exists() and self.rank == 0:
             with open(path, newline="") as f:
                 # a run killed mid-write may end in a cut row (fields missing: None); rows after the
                 # checkpoint are redone

@@ -21,24 +21,35 @@ from noise2atom.denoise.background import SupportTracker, restore_background
 from noise2atom.metrics import predictive_r2
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def movie_arguments(description: str) -> argparse.ArgumentParser:
+    """The arena movies' options, shared with bench/support_choices.py."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--doses", default="0.5,1,2,5")
     ap.add_argument("--gradient", type=float, default=0.5, help="also the first dose with this gradient (0: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--frames", type=int, default=20)
+    return ap
+
+
+def movies(a):
+    """(label, SynthMovie) for each dose, and the first dose with the gradient."""
+    doses = [float(d) for d in a.doses.split(",")]
+    for dose, grad in [(d, 0.0) for d in doses] + ([(doses[0], a.gradient)] if a.gradient > 0 else []):
+        label = f"{dose:g} e/px" + (f" + gradient {grad:g}" if grad else "")
+        yield label, synthesize(SynthConfig(frames=a.frames, size=a.size, dose=dose, seed=a.seed, gradient=grad))
+
+
+def main(argv=None):
+    ap = movie_arguments(__doc__.splitlines()[0])
     ap.add_argument("--sigma", type=float, default=4.0)
     a = ap.parse_args(argv)
-    doses = [float(d) for d in a.doses.split(",")]
-    sets = [(d, 0.0) for d in doses] + ([(doses[0], a.gradient)] if a.gradient > 0 else [])
     print("| movie | clean | true atoms alone | true atoms + support (keep) | + support over 4 registered frames |")
     print("|---|---|---|---|---|")
-    for dose, grad in sets:
-        m = synthesize(SynthConfig(frames=a.frames, size=a.size, dose=dose, seed=a.seed, gradient=grad))
+    for label, m in movies(a):
         atoms = m.atoms / m.atoms.max()
         keep = np.stack([restore_background(r, t, a.sigma) for r, t in zip(m.noisy, atoms)])
-        print(f"| {dose:g} e/px" + (f" + gradient {grad:g}" if grad else "") + " | "
+        print(f"| {label} | "
               f"{predictive_r2(m.clean, m.noisy):.3f} | {predictive_r2(m.atoms, m.noisy):.3f} | "
               f"{predictive_r2(keep, m.noisy):.3f} | {_tracked(m.noisy, atoms, a.sigma):.3f} |")
 

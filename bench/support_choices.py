@@ -15,32 +15,21 @@ choice over all three (by the first 16 frames too). Runs in about a minute on 2 
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from support_ceiling import movie_arguments, movies  # bench/, beside this script
 
-from noise2atom.data.arena import SynthConfig, synthesize
 from noise2atom.denoise.background import ATOM_FRAME_CHOICES, CHOOSE_FRAMES, SupportTracker
 from noise2atom.metrics import predictive_r2
 from noise2atom.pretrained import load_default
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--doses", default="0.5,1,2,5")
-    ap.add_argument("--gradient", type=float, default=0.5, help="also the first dose with this gradient (0: none)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--frames", type=int, default=20)
-    a = ap.parse_args(argv)
+    a = movie_arguments(__doc__.splitlines()[0]).parse_args(argv)
     model = load_default()
-    doses = [float(d) for d in a.doses.split(",")]
-    sets = [(d, 0.0) for d in doses] + ([(doses[0], a.gradient)] if a.gradient > 0 else [])
     print("| movie | one frame's atoms | window chosen (package) | window, support σ, atom blur chosen |")
     print("|---|---|---|---|")
-    for dose, grad in sets:
-        m = synthesize(SynthConfig(frames=a.frames, size=a.size, dose=dose, seed=a.seed, gradient=grad))
+    for label, m in movies(a):
         raw = m.noisy.astype(np.float64)
         atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
         scores = {}
@@ -54,7 +43,6 @@ def main(argv=None):
                                                 predictive_r2(out, raw))
         package = max((c for c in scores if c[1:] == (4.0, 0.0)), key=lambda c: scores[c][0])
         joint = max(scores, key=lambda c: scores[c][0])
-        label = f"{dose:g} e/px" + (f" + gradient {grad:g}" if grad else "")
         print(f"| {label} | {scores[(1, 4.0, 0.0)][1]:.4f} | {scores[package][1]:.4f} ({package[0]} frames) | "
               f"{scores[joint][1]:.4f} ({joint[0]} frames, σ {joint[1]:g}, blur {joint[2]:g}) |", flush=True)
 

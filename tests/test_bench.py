@@ -170,3 +170,25 @@ def test_arena_seeds_pairs_runs_within_a_seed_and_counts_inversions(tmp_path):
     assert "| new | 0.675 ± 0.106 (2) |" in r.stdout  # mean ± sd over the seeds
     assert "| new | +0.100 / +0.050 (mean +0.075) |" in r.stdout  # paired, within each seed
     assert "| new | 1 / 2 (1) |" in r.stdout and "| base | 0 / 2 (0) |" in r.stdout
+
+
+def test_support_scripts_print_their_tables_and_a_choice_never_lowers_the_score():
+    """bench/support_ceiling.py and bench/support_choices.py on one tiny movie: on 4 frames the choices
+    are made on the whole movie, so each choice scores at least what it chose against."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).parents[1] / "bench"
+    tiny = ["--doses", "2", "--gradient", "0", "--size", "64", "--frames", "4"]
+    r = subprocess.run([sys.executable, str(bench / "support_ceiling.py"), *tiny], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("| 2 e/px | ")
+    r = subprocess.run([sys.executable, str(bench / "support_choices.py"), *tiny], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    row = r.stdout.splitlines()[-1]
+    assert row.startswith("| 2 e/px | ")
+    one, chosen, joint = (float(c.split()[0]) for c in row.strip("|").split("|")[1:])
+    assert one <= chosen <= joint

@@ -155,9 +155,11 @@ class Noise2Atom:
         minutes : float, optional
             Wall-clock budget: training stops cleanly after the step that crosses it.
         workdir : path, optional
-            Folder for ``losses.csv`` and checkpoints; needed for ``resume``.
+            Folder for ``losses.csv`` and checkpoints; needed for ``resume``. Data-parallel (torchrun):
+            the same folder in every process (process 0 writes it; every process reads it to resume).
         resume : bool
-            Continue from the newest checkpoint in ``workdir`` (same configuration required).
+            Continue from the newest checkpoint in ``workdir`` (same configuration, and the same number
+            of data-parallel processes, required).
         init : Noise2Atom, optional
             Start Ms2c from this model's weights (fine-tuning, e.g. :func:`noise2atom.pretrained.load_default`); its network must
             have the same shape (``model`` section) as this one's.

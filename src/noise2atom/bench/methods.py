@@ -316,11 +316,13 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
     per series and budget, shared by the outputs), denoised with ``background`` ``"remove"`` (atoms
     alone) or ``"keep"`` (atoms on the input's smooth support)."""
     model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
-    extra = {}
-    if background == "keep":  # the atoms' window the output uses (chosen on the series, as denoise does)
-        extra = {"background": "keep", "atom_frames": model.config.denoise.atom_frames
-                 or model.choose_atom_frames(noisy)}
-    return Output(model.denoise(noisy, background=background), {**params, **extra}, fit)
+    if background == "remove":
+        return Output(model.denoise(noisy, background="remove"), params, fit)
+    # the atoms' window, chosen on the series as denoise does, and then given to it: the row records
+    # the window its output used
+    window = model.config.denoise.atom_frames or model.choose_atom_frames(noisy)
+    return Output(model.denoise(noisy, background="keep", atom_frames=window),
+                  {**params, "background": "keep", "atom_frames": window}, fit)
 
 
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the

@@ -82,9 +82,12 @@ def test_background_config_is_validated():
     with pytest.raises(ConfigError, match="denoise.background"):
         preset_config("small").with_updates(denoise={"background": "subtract"}).validate()
     with pytest.raises(ConfigError, match="background_sigma_px"):
-        preset_config("small").with_updates(denoise={"background_sigma_px": 0.0}).validate()
+        preset_config("small").with_updates(denoise={"background_sigma_px": 0.3}).validate()
     with pytest.raises(ConfigError, match="background_frames"):
-        preset_config("small").with_updates(denoise={"background_frames": 0}).validate()
+        preset_config("small").with_updates(denoise={"background_frames": 33}).validate()
+    # 0: chosen per series (the presets' default)
+    dc = preset_config("small").denoise
+    assert (dc.background_frames, dc.background_sigma_px, dc.atom_frames) == (0, 0.0, 0)
 
 
 class _LeftShift(torch.nn.Module):
@@ -139,9 +142,9 @@ def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model)
     assert kept.shape == movie.noisy.shape
     # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
     assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
-    kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1)
-    per_frame = [restore_background(r, a, model.config.denoise.background_sigma_px)
-                 for r, a in zip(movie.noisy, atoms)]
+    kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1,
+                         background_sigma_px=3.0)
+    per_frame = [restore_background(r, a, 3.0) for r, a in zip(movie.noisy, atoms)]
     np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
     with pytest.raises(ConfigError, match="background"):
         model.denoise(movie.noisy, background="subtract")
@@ -234,28 +237,69 @@ def _static_or_moving(moving: bool, frames=12, n=64):
     return raw, estimate
 
 
-def test_best_atom_frames_averages_fixed_atoms_and_not_moving_ones():
-    from noise2atom.model import best_atom_frames
+def test_best_support_averages_fixed_atoms_and_not_moving_ones():
+    from noise2atom.model import best_support
+
+    def window(raw, estimate):  # the atoms' window alone chosen, the support fixed
+        return best_support(raw, estimate, frames=1, sigma_px=4.0).atom_frames
 
     raw, estimate = _static_or_moving(False)
-    assert best_atom_frames(raw, estimate) > 1  # fixed atoms: the average of noisy estimates predicts better
+    assert window(raw, estimate) > 1  # fixed atoms: the average of noisy estimates predicts better
     raw, estimate = _static_or_moving(True)
-    assert best_atom_frames(raw, estimate) == 1  # moving atoms: older frames' atoms are farther off
-    assert best_atom_frames(raw[:2], estimate[:2]) == 1  # too few frames to choose
+    assert window(raw, estimate) == 1  # moving atoms: older frames' atoms are farther off
+    assert window(raw[:2], estimate[:2]) == 1  # too few frames to choose
     with pytest.raises(ValueError, match="shape"):
-        best_atom_frames(raw, estimate[:, :10])
+        best_support(raw, estimate[:, :10])
 
 
-def test_atom_frames_zero_is_the_window_chosen_on_the_series(pair_model):
+def _static_support(dose: float, textured: bool, frames=12, n=64):
+    """Poisson frames of fixed atoms on a static support with fine texture (σ 1 px) or none, at
+    ``dose`` (counts on the bare support), and the exact atoms."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(11)
+    texture = gaussian_filter(rng.standard_normal((n, n)), 1.0)
+    support = dose * np.clip(1.0 + (0.8 * texture / texture.std() if textured else 0.0), 0.2, None)
+    atoms = _atoms(n, 5)
+    raw = rng.poisson(np.stack([support + 2 * dose * atoms] * frames)).astype(np.float64)
+    return raw, np.stack([atoms] * frames)
+
+
+def test_best_support_blurs_less_where_the_support_has_fine_texture():
+    from noise2atom.denoise.background import SUPPORT_SIGMA_CHOICES
+    from noise2atom.model import best_support
+
+    raw, atoms = _static_support(200.0, textured=True)
+    fine = best_support(raw, atoms, atom_frames=1)
+    raw, atoms = _static_support(2.0, textured=False)
+    flat = best_support(raw, atoms, atom_frames=1)
+    # carbon's fine texture at a good dose is real and predicts the next frame: kept (little blur, and
+    # averaged over more frames); a flat support at low dose has only noise to lose: the widest blur
+    assert fine.sigma_px == min(SUPPORT_SIGMA_CHOICES) and flat.sigma_px == max(SUPPORT_SIGMA_CHOICES)
+    assert flat.frames == 8
+    # what is given stays as given
+    assert best_support(raw, atoms, frames=5, sigma_px=2.0, atom_frames=3).to_options() == {
+        "background_frames": 5, "background_sigma_px": 2.0, "atom_frames": 3}
+
+
+def test_support_left_at_zero_is_the_one_chosen_on_the_series(pair_model):
     model, movie, _ = pair_model
-    chosen = model.choose_atom_frames(movie.noisy)
-    assert chosen in (1, 2, 4)  # 6 frames: 8 is not tried
-    auto = model.denoise(movie.noisy, background="keep")  # the model's default: 0, chosen
-    np.testing.assert_array_equal(auto, model.denoise(movie.noisy, background="keep", atom_frames=chosen))
-    other = 4 if chosen != 4 else 1
+    chosen = model.choose_support(movie.noisy)
+    assert chosen.atom_frames in (1, 2, 4)  # 6 frames: 8 is not tried
+    assert chosen.frames in (4, 8) and chosen.sigma_px in (1.5, 2.5, 4.0)
+    auto = model.denoise(movie.noisy, background="keep")  # the model's default: all 0, chosen
+    np.testing.assert_array_equal(auto, model.denoise(movie.noisy, background="keep", **chosen.to_options()))
+    other = 4 if chosen.atom_frames != 4 else 1
     assert not np.allclose(auto[-1], model.denoise(movie.noisy, background="keep", atom_frames=other)[-1])
+    blur = 4.0 if chosen.sigma_px != 4.0 else 1.5
+    assert not np.allclose(auto[-1], model.denoise(movie.noisy, background="keep", background_sigma_px=blur)[-1])
+    # fixing one setting chooses the others again, with it fixed
+    fixed = model.choose_support(movie.noisy, atom_frames=other)
+    assert fixed.atom_frames == other
     np.testing.assert_array_equal(model.denoise(movie.noisy, atom_frames=4), model.denoise(movie.noisy))  # atoms alone
     with pytest.raises(ConfigError, match="atom_frames"):
         model.denoise(movie.noisy, background="keep", atom_frames=33)
+    with pytest.raises(ConfigError, match="background_sigma_px"):
+        model.denoise(movie.noisy, background="keep", background_sigma_px=0.2)
     with pytest.raises(ConfigError, match="atom_frames"):
         preset_config("small").with_updates(denoise={"atom_frames": -1}).validate()

@@ -133,8 +133,11 @@ def test_train_context_frames_and_background_frames_options(tmp_path, tiny_confi
     np.testing.assert_array_equal(one[0], three[0])  # nothing before the first frame
     assert not np.allclose(one[2], three[2])
     r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
-                            "--background", "keep", "--background-frames", "0"])
+                            "--background", "keep", "--background-frames", "33"])
     assert r.exit_code == 2 and "background_frames" in r.output and not (tmp_path / "x.tif").exists()
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
+                            "--background", "keep", "--background-sigma", "0.1"])
+    assert r.exit_code == 2 and "background_sigma_px" in r.output and not (tmp_path / "x.tif").exists()
     r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
                             "--background", "keep", "--atom-frames", "40"])
     assert r.exit_code == 2 and "atom_frames" in r.output and not (tmp_path / "x.tif").exists()
@@ -146,6 +149,12 @@ def test_train_context_frames_and_background_frames_options(tmp_path, tiny_confi
     a1, a3 = tifffile.imread(outs["a1"]), tifffile.imread(outs["a3"])
     np.testing.assert_array_equal(a1[0], a3[0])
     assert not np.allclose(a1[2], a3[2])  # frame 2's atoms averaged with frames 0 and 1
+    outs["s2"] = tmp_path / "sigma2.tif"
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(outs["s2"]),
+                            "--background", "keep", "--background-frames", "3", "--atom-frames", "1",
+                            "--background-sigma", "2"])
+    assert r.exit_code == 0, r.output
+    assert not np.allclose(tifffile.imread(outs["s2"]), a1)  # the support blurred with σ 2 px, not the model's
 
 
 def test_asking_for_the_paper_game_turns_the_presets_context_frames_off(tmp_path, noisy_movie):

@@ -15,7 +15,7 @@ def test_presets():
     assert preset_config("paper").model.res_blocks == 16
     for name in ("small", "paper"):  # the recipe the arena chose (docs/benchmarks.md)
         c = preset_config(name)
-        assert (c.train.pair_steps, c.train.epochs, c.model.context_frames, c.denoise.background_frames) == (1000, 0, 4, 4)
+        assert (c.train.pair_steps, c.train.epochs, c.model.context_frames, c.denoise.background_frames) == (1000, 0, 4, 0)
     with pytest.raises(ConfigError, match="unknown preset"):
         preset_config("huge")
 

@@ -260,11 +260,14 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                            "background (default: the model's, remove)"),
             background_frames: Optional[int] = typer.Option(
                 None, help="With --background keep: average the support over this many frames (the current "
-                           "one and those before it, registered for drift; default: the model's)"),
+                           "one and those before it, registered for drift); 0: choose 4 or 8 by the predictive "
+                           "score on the first 16 frames (default: the model's, 0)"),
+            background_sigma: Optional[float] = typer.Option(
+                None, help="With --background keep: blur the support with this σ (px); 0: choose 4, 2.5 or "
+                           "1.5 the same way (default: the model's, 0)"),
             atom_frames: Optional[int] = typer.Option(
                 None, help="With --background keep: average the atoms over this many registered frames; 0: "
-                           "choose 1, 2, 4 or 8 by the predictive score on the first 16 frames (default: the "
-                           "model's, 0)"),
+                           "choose 1, 2, 4 or 8 the same way (default: the model's, 0)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -318,7 +321,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                             on_frame=lambda i: bar.advance(task), record=record,
                             tile_px=-1 if tile is None else tile, overlap_px=overlap, batch_size=batch,
                             rescale=rescale, background=background, background_frames=background_frames,
-                            atom_frames=atom_frames, tta=tta,
+                            background_sigma_px=background_sigma, atom_frames=atom_frames, tta=tta,
                             precision=precision)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)

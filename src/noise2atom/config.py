@@ -220,9 +220,11 @@ class DenoiseConfig:
     ``background_sigma_px``), so the output is atoms on their support; ``background_frames`` > 1
     averages that support over the current frame and the ones before it, registered for drift
     (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame). ``atom_frames``
-    (``"keep"`` only) averages the atoms the same way over that many frames; 0 (the default) picks
-    1, 2, 4 or 8 per series by the predictive score on its first 16 frames
-    (:meth:`noise2atom.Noise2Atom.choose_atom_frames`).
+    (``"keep"`` only) averages the atoms the same way over that many frames. Each of the three left
+    at 0 (the default) is chosen per series by the predictive score on its first 16 frames
+    (:meth:`noise2atom.Noise2Atom.choose_support`): the support's frames from 4 or 8, its blur from
+    4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or 8. Model files written before these could be
+    chosen hold the settings they were saved with (σ 4 px; 4 frames in the presets).
     """
 
     tile_px: int = 128
@@ -230,8 +232,8 @@ class DenoiseConfig:
     batch_size: int = 8
     tta: bool = False
     background: str = "remove"
-    background_sigma_px: float = 4.0
-    background_frames: int = 1
+    background_sigma_px: float = 0.0
+    background_frames: int = 0
     atom_frames: int = 0
 
     def validate(self) -> None:
@@ -241,10 +243,11 @@ class DenoiseConfig:
         _check(self.batch_size >= 1, f"denoise.batch_size={self.batch_size} must be >= 1")
         _check(self.background in BACKGROUND_MODES,
                f"denoise.background={self.background!r} must be one of {', '.join(BACKGROUND_MODES)}")
-        _check(0.5 <= self.background_sigma_px <= 64,
-               f"denoise.background_sigma_px={self.background_sigma_px} must be in [0.5, 64]")
-        _check(1 <= self.background_frames <= 32,
-               f"denoise.background_frames={self.background_frames} must be in 1..32")
+        _check(self.background_sigma_px == 0 or 0.5 <= self.background_sigma_px <= 64,
+               f"denoise.background_sigma_px={self.background_sigma_px} must be 0 (chosen per series) or in "
+               "[0.5, 64]")
+        _check(0 <= self.background_frames <= 32,
+               f"denoise.background_frames={self.background_frames} must be in 0..32 (0: chosen per series)")
         _check(0 <= self.atom_frames <= 32,
                f"denoise.atom_frames={self.atom_frames} must be in 0..32 (0: chosen per series)")
 
@@ -371,9 +374,9 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
 
     Both train Ms2c with 1000 supervised steps on synthetic pairs matched to the series
     (``train.pair_steps``) and no adversarial game (``train.epochs`` 0), with the 4 frames before
-    each frame as extra input (``model.context_frames``), and keep the support averaged over 4
-    registered frames when asked to (``denoise.background_frames``): the arena ablation in
-    docs/benchmarks.md chose them. ``with_updates(model={"context_frames": 0}, train={"pair_steps":
+    each frame as extra input (``model.context_frames``), and, when asked to keep the support,
+    choose how per series (``denoise.background_frames``, ``background_sigma_px``, ``atom_frames``
+    0): the arena ablation in docs/benchmarks.md chose them. ``with_updates(model={"context_frames": 0}, train={"pair_steps":
     0, "epochs": 100})`` is the paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
 
     ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
@@ -386,7 +389,7 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
             data=DataConfig(crop_px=64),
             model=ModelConfig(width=16, res_blocks=4, critic_width=16, context_frames=4),
             train=TrainConfig(epochs=0, pair_steps=1000),
-            denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8, background_frames=4),
+            denoise=DenoiseConfig(tile_px=128, overlap_px=32, batch_size=8),
         )
     if preset == "paper":
         return RunConfig(
@@ -394,6 +397,6 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
             data=DataConfig(crop_px=128),
             model=ModelConfig(width=24, res_blocks=16, critic_width=32, context_frames=4),
             train=TrainConfig(epochs=0, pair_steps=1000),
-            denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4, background_frames=4),
+            denoise=DenoiseConfig(tile_px=256, overlap_px=64, batch_size=4),
         )
     raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -21,7 +21,6 @@ from typing import Callable
 import numpy as np
 
 from ._version import __version__
-from .config import ConfigError
 from .denoise.background import CHOOSE_FRAMES
 from .errors import InputError
 from .io import Stack, check_output, write_hspy, write_ome_zarr, write_tiff_stream
@@ -147,8 +146,9 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         OME-Zarr group's ``noise2atom`` attribute.
     **options
         ``tile_px``, ``overlap_px``, ``batch_size``, ``rescale``, ``background``,
-        ``background_frames``, ``atom_frames``, ``tta``, ``precision``, as :meth:`Noise2Atom.denoise_iter`
-        (``atom_frames`` 0 is chosen once, on the series' first frames).
+        ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``tta``, ``precision``, as
+        :meth:`Noise2Atom.denoise_iter` (those of the support left at 0 are chosen once, on the
+        series' first frames, :meth:`Noise2Atom.choose_support`).
 
     Returns
     -------
@@ -159,25 +159,24 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         raise InputError(f"chunk_frames={chunk_frames} must be >= 1")
     nz = model.input_normalization(stack)
     n = len(stack)
-    dc = model.config.denoise
-    background = options.get("background") or dc.background
-    support_frames = options.get("background_frames") or dc.background_frames
-    atom_frames = dc.atom_frames if options.get("atom_frames") is None else int(options["atom_frames"])
-    if not 0 <= atom_frames <= 32:
-        raise ConfigError(f"atom_frames={atom_frames} must be in 0..32 (0: chosen per series)")
-    if background == "keep" and atom_frames == 0:
+    background = options.get("background") or model.config.denoise.background
+    keep = {k: options.get(k) for k in ("background_frames", "background_sigma_px", "atom_frames")}
+    wanted = model.support_options(**keep)
+    if background == "keep":
         # chosen once on the series' first frames, so every chunk (and a resumed run) uses the same
         pick = {k: options[k] for k in ("tile_px", "overlap_px", "batch_size", "tta", "precision") if k in options}
         head = np.asarray(stack.data[:CHOOSE_FRAMES], dtype=np.float32)
-        atom_frames = model.choose_atom_frames(head, normalization=nz, name=stack.name,
-                                               background_frames=support_frames, **pick)
-        log.info("%s: with the support kept, the atoms are averaged over %d frame(s)", stack.name, atom_frames)
-    if background == "keep":
-        options = {**options, "atom_frames": atom_frames}
+        wanted = model.choose_support(head, normalization=nz, name=stack.name, **keep, **pick)
+        log.info("%s: the support kept over %d frames, blurred with σ %g px; the atoms averaged over %d frame(s)",
+                 stack.name, wanted.frames, wanted.sigma_px, wanted.atom_frames)
+        options = {**options, **wanted.to_options()}
+        if record is not None:  # what the output used, in its processing record
+            record = {**record, **wanted.to_options()}
     # the first output of a resumed chunk needs its context frames, and (with "keep") the support's past
     # frames, each of whose residuals holds atoms averaged over the atoms' past frames, whose own
     # outputs need their context frames too
-    warm = model.config.model.context_frames + (support_frames - 1 + atom_frames - 1 if background == "keep" else 0)
+    warm = model.config.model.context_frames + (wanted.frames - 1 + wanted.atom_frames - 1 if background == "keep"
+                                                else 0)
     manifest = {"noise2atom_version": __version__, "input": _input_identity(stack), "frames": n,
                 "frame_shape": list(stack.data.shape[1:]), "model": model_fingerprint(model),
                 "normalization": nz.to_dict(), "chunk_frames": chunk_frames, "format": out.suffix.lower(),

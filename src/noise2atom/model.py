@@ -24,7 +24,8 @@ from ._version import __version__
 from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
-from .denoise.background import ATOM_FRAME_CHOICES, CHOOSE_FRAMES, SupportTracker
+from .denoise.background import (ATOM_FRAME_CHOICES, CHOOSE_FRAMES, CHOOSE_PX, DEFAULT_SIGMA_PX,
+                                 SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES, SupportSettings)
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
@@ -52,11 +53,15 @@ def as_stack(data) -> Stack:
     return stack
 
 
-def best_atom_frames(raw, atoms01, *, support_frames: int = 1, sigma_px: float = 4.0,
-                     choices=ATOM_FRAME_CHOICES) -> int:
-    """The atom window (of ``choices``) whose :class:`~noise2atom.denoise.background.SupportTracker`
-    output best predicts the next raw frame over the given frames (1 for fewer than 3; ties go to the
-    smaller window).
+def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
+                 atom_frames: int = 0) -> SupportSettings:
+    """The :class:`~noise2atom.denoise.background.SupportSettings` whose
+    :class:`~noise2atom.denoise.background.SupportTracker` output best predicts the next raw frame
+    (:func:`~noise2atom.metrics.predictive_r2`) over the given frames. Each setting given as 0 is
+    chosen from its choices (``SUPPORT_FRAME_CHOICES``, ``SUPPORT_SIGMA_CHOICES``,
+    ``ATOM_FRAME_CHOICES``); the others stay as given. Frames larger than ``CHOOSE_PX`` are scored on
+    their centre. Ties go to fewer frames, a wider blur, fewer atom frames; with fewer than 3 frames
+    nothing is chosen (4 frames, σ 4 px, 1 atom frame).
 
     raw : sequence of (Y, X) arrays, input units; atoms01 : the network's atoms for them, in [0, 1].
     """
@@ -64,12 +69,17 @@ def best_atom_frames(raw, atoms01, *, support_frames: int = 1, sigma_px: float =
     atoms01 = np.asarray(atoms01, dtype=np.float64)
     if raw.shape != atoms01.shape or raw.ndim != 3:
         raise ValueError(f"need two (T, Y, X) series of one shape, got {raw.shape} and {atoms01.shape}")
-    best, best_score = 1, -np.inf
-    for k in sorted({int(c) for c in choices if 1 <= int(c) <= len(raw)}) if len(raw) >= 3 else ():
-        tracker = SupportTracker(support_frames, sigma_px, atom_frames=k)
-        score = predictive_r2(np.stack([tracker.add(r, a) for r, a in zip(raw, atoms01)]), raw)
-        if score > best_score + 1e-9:
-            best, best_score = k, score
+    if len(raw) < 3:
+        return SupportSettings(frames or SUPPORT_FRAME_CHOICES[0], sigma_px or DEFAULT_SIGMA_PX, atom_frames or 1)
+    raw, atoms01 = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms01))
+    best, best_score = None, -np.inf
+    for f in (frames,) if frames else SUPPORT_FRAME_CHOICES:
+        for s in (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES:
+            for k in (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)]:
+                tracker = SupportSettings(int(f), float(s), int(k)).tracker()
+                score = predictive_r2(np.stack([tracker.add(r, a) for r, a in zip(raw, atoms01)]), raw)
+                if best is None or score > best_score + 1e-9:
+                    best, best_score = SupportSettings(int(f), float(s), int(k)), score
     return best
 
 
@@ -278,16 +288,17 @@ class Noise2Atom:
                      batch_size: int | None = None, rescale: bool = False, name: str = "array",
                      tta: bool | None = None, background: str | None = None,
                      background_frames: int | None = None, atom_frames: int | None = None,
-                     on_frame: Callable[[int], None] | None = None,
+                     background_sigma_px: float | None = None, on_frame: Callable[[int], None] | None = None,
                      normalization: Normalization | None = None, precision: str = "fp32"):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
         configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
         alone; ``"keep"``: atoms on the input's smooth background, averaged over
-        ``background_frames`` registered frames, with the atoms averaged over ``atom_frames``; 0:
-        chosen on the first 16 frames, :meth:`choose_atom_frames`, so the first output comes after
-        them) default to the model's ``denoise`` configuration.
+        ``background_frames`` registered frames and blurred with ``background_sigma_px``, with the
+        atoms averaged over ``atom_frames``; each 0 is chosen on the first 16 frames,
+        :meth:`choose_support`, so the first output comes after them) default to the model's
+        ``denoise`` configuration.
         ``normalization`` defaults to :meth:`normalization_for` (a :attr:`generic` model then needs
         ``frames`` as one array). ``precision`` ``"bf16"``/``"fp16"`` runs the network under
         autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
@@ -302,11 +313,7 @@ class Noise2Atom:
         overlap = dc.overlap_px if overlap_px is None else overlap_px
         tta = dc.tta if tta is None else bool(tta)
         background = dc.background if background is None else background
-        if background_frames is not None and not 1 <= int(background_frames) <= 32:
-            raise ConfigError(f"background_frames={background_frames} must be in 1..32")
-        atom_frames = dc.atom_frames if atom_frames is None else int(atom_frames)
-        if not 0 <= atom_frames <= 32:
-            raise ConfigError(f"atom_frames={atom_frames} must be in 0..32 (0: chosen per series)")
+        wanted = self.support_options(background_frames, background_sigma_px, atom_frames)
         if background not in BACKGROUND_MODES:
             raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
@@ -327,7 +334,6 @@ class Noise2Atom:
                     raw_frames.append(f)
                 yield nz.forward(f)
 
-        support_frames = dc.background_frames if background_frames is None else int(background_frames)
         k = self.config.model.context_frames
         inputs = causal_stacks(checked(), k) if k > 0 else checked()
         outputs = denoise_frames(self._denoising_net(), inputs, tile_px=tile, overlap_px=overlap,
@@ -339,44 +345,63 @@ class Noise2Atom:
                 yield nz.inverse(out) if rescale else out
             return
         pairs = ((raw_frames.popleft(), out) for out in outputs)
-        if atom_frames == 0:  # the first frames' (raw, atoms) choose the window, then go out like the rest
+        if 0 in (wanted.frames, wanted.sigma_px, wanted.atom_frames):
+            # the first frames' (raw, atoms) choose, then go out like the rest
             head = list(itertools.islice(pairs, CHOOSE_FRAMES))
-            atom_frames = best_atom_frames([r for r, _ in head], [a for _, a in head],
-                                           support_frames=support_frames, sigma_px=dc.background_sigma_px)
-            log.debug("%s: atoms averaged over %d frame(s)", name, atom_frames)
+            wanted = best_support([r for r, _ in head], [a for _, a in head], frames=wanted.frames,
+                                  sigma_px=wanted.sigma_px, atom_frames=wanted.atom_frames)
+            log.debug("%s: support kept as %s", name, wanted)
             pairs = itertools.chain(head, pairs)
-        support = SupportTracker(support_frames, dc.background_sigma_px, atom_frames=atom_frames)
+        support = wanted.tracker()
         for raw, out in pairs:
             full = support.add(raw, out)  # input units
             yield full if rescale else (nz.forward(full) + 1.0) * 0.5
 
-    def choose_atom_frames(self, frames, *, normalization: Normalization | None = None,
-                           background_frames: int | None = None, name: str = "array", **options) -> int:
-        """How many registered frames ``--background keep`` averages the atoms over for this series:
-        the window of 1, 2, 4 or 8 whose output best predicts the next raw frame
-        (:func:`~noise2atom.metrics.predictive_r2`) over the series' first 16 frames (1 for fewer
-        than 3). No truth is needed; :meth:`denoise_iter` does the same with ``atom_frames=0``.
+    def support_options(self, background_frames=None, background_sigma_px=None,
+                         atom_frames=None) -> SupportSettings:
+        """The ``"keep"`` options given, or the model's; checked; 0: to be chosen per series."""
+        dc = self.config.denoise
+        frames = dc.background_frames if background_frames is None else int(background_frames)
+        sigma = dc.background_sigma_px if background_sigma_px is None else float(background_sigma_px)
+        atoms = dc.atom_frames if atom_frames is None else int(atom_frames)
+        if not 0 <= frames <= 32:
+            raise ConfigError(f"background_frames={frames} must be in 0..32 (0: chosen per series)")
+        if not (sigma == 0 or 0.5 <= sigma <= 64):
+            raise ConfigError(f"background_sigma_px={sigma:g} must be 0 (chosen per series) or in [0.5, 64]")
+        if not 0 <= atoms <= 32:
+            raise ConfigError(f"atom_frames={atoms} must be in 0..32 (0: chosen per series)")
+        return SupportSettings(frames, sigma, atoms)
+
+    def choose_support(self, frames, *, normalization: Normalization | None = None,
+                       background_frames: int | None = None, background_sigma_px: float | None = None,
+                       atom_frames: int | None = None, name: str = "array", **options) -> SupportSettings:
+        """How ``--background keep`` builds this series' output: each of ``background_frames``,
+        ``background_sigma_px``, ``atom_frames`` (default: the model's) left at 0 is chosen as the
+        one whose output best predicts the next raw frame (:func:`best_support`) over the series'
+        first 16 frames. No truth is needed; :meth:`denoise_iter` does the same.
 
         ``frames``: the series as :meth:`denoise` takes it (a path, an array (T, Y, X) in input units
         or a Stack; its normalisation is then the one :meth:`denoise` uses), or any iterable of
         frames with ``normalization`` given; ``options``: as :meth:`denoise_iter` (tiles, ``tta``,
         ``precision``).
         """
+        wanted = self.support_options(background_frames, background_sigma_px, atom_frames)
+        if 0 not in (wanted.frames, wanted.sigma_px, wanted.atom_frames):
+            return wanted
         if normalization is None:
             stack = as_stack(frames)
             normalization, frames, name = self.input_normalization(stack), stack.data, stack.name
         head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
         atoms = list(self.denoise_iter(head, background="remove", normalization=normalization, name=name,
                                        **options))
-        dc = self.config.denoise
-        return best_atom_frames(head, atoms, sigma_px=dc.background_sigma_px,
-                                support_frames=dc.background_frames if background_frames is None
-                                else int(background_frames))
+        return best_support(head, atoms, frames=wanted.frames, sigma_px=wanted.sigma_px,
+                            atom_frames=wanted.atom_frames)
 
     def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
                 batch_size: int | None = None, rescale: bool = False, tta: bool | None = None,
                 background: str | None = None, background_frames: int | None = None,
-                atom_frames: int | None = None, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+                atom_frames: int | None = None, background_sigma_px: float | None = None,
+                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
         """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack); options as :meth:`denoise_iter`.
 
         Returns
@@ -388,7 +413,8 @@ class Noise2Atom:
         out = list(self.denoise_iter(stack.data, tile_px=tile_px, overlap_px=overlap_px, batch_size=batch_size,
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
                                      background_frames=background_frames, atom_frames=atom_frames,
-                                     on_frame=on_frame, normalization=nz))
+                                     background_sigma_px=background_sigma_px, on_frame=on_frame,
+                                     normalization=nz))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------

@@ -318,11 +318,11 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
     model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
     if background == "remove":
         return Output(model.denoise(noisy, background="remove"), params, fit)
-    # the atoms' window, chosen on the series as denoise does, and then given to it: the row records
-    # the window its output used
-    window = model.config.denoise.atom_frames or model.choose_atom_frames(noisy)
-    return Output(model.denoise(noisy, background="keep", atom_frames=window),
-                  {**params, "background": "keep", "atom_frames": window}, fit)
+    # the support's settings, chosen on the series as denoise does, and then given to it: the row
+    # records the settings its output used
+    settings = model.choose_support(noisy).to_options()
+    return Output(model.denoise(noisy, background="keep", **settings), {**params, "background": "keep", **settings},
+                  fit)
 
 
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the

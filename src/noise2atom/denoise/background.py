@@ -19,7 +19,7 @@ frames (phase correlation), before the blur: the support is static carbon, so it
 what the past frames add, and no later frame is used. With ``atom_frames`` > 1 the atoms ``A`` are
 averaged the same way over the current frame and ``atom_frames - 1`` before it, before steps 1–3: at low dose a single
 frame's atoms are uncertain and the clusters stay put, so the average predicts the next frame better;
-at high dose, or where atoms hop, one frame is best. :meth:`noise2atom.Noise2Atom.choose_atom_frames`
+at high dose, or where atoms hop, one frame is best. :meth:`noise2atom.Noise2Atom.choose_support`
 picks the number from the series itself by the predictive score (frame n's estimate against raw
 frame n + 1), no truth needed. Either way the output's mean is the current raw frame's, as it is for
 one frame.
@@ -30,6 +30,7 @@ No truth and no extra training are needed; the network's atoms are kept as they 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, shift as nd_shift
@@ -62,9 +63,35 @@ def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4
     return (bg + a * a01).astype(np.float32)
 
 
-#: the atom windows ``Noise2Atom.choose_atom_frames`` tries, and how many frames of a series it looks at
+#: what ``--background keep`` tries for each setting left at 0 (:meth:`noise2atom.Noise2Atom.choose_support`):
+#: the support's frames, its blur (px) and the atoms' window; it looks at a series' first
+#: ``CHOOSE_FRAMES`` frames, at most ``CHOOSE_PX`` square of their centre
+SUPPORT_FRAME_CHOICES = (4, 8)
+SUPPORT_SIGMA_CHOICES = (4.0, 2.5, 1.5)
 ATOM_FRAME_CHOICES = (1, 2, 4, 8)
 CHOOSE_FRAMES = 16
+CHOOSE_PX = 256
+#: the support's blur where one is needed and none is fixed (scoring checkpoints in training; a
+#: series too short to choose on)
+DEFAULT_SIGMA_PX = 4.0
+
+
+@dataclass(frozen=True)
+class SupportSettings:
+    """How ``--background keep`` builds its output: the support averaged over ``frames`` registered
+    frames and blurred with ``sigma_px``, the atoms averaged over ``atom_frames``."""
+
+    frames: int
+    sigma_px: float
+    atom_frames: int
+
+    def tracker(self) -> "SupportTracker":
+        return SupportTracker(self.frames, self.sigma_px, atom_frames=self.atom_frames)
+
+    def to_options(self) -> dict:
+        """As the ``background_frames``, ``background_sigma_px``, ``atom_frames`` options of denoise."""
+        return {"background_frames": self.frames, "background_sigma_px": self.sigma_px,
+                "atom_frames": self.atom_frames}
 
 
 class SupportTracker:

@@ -301,7 +301,7 @@ class Trainer:
         every checkpoint, so the score compares the atoms; scored on atoms alone, it would prefer
         weights that leak some of the background into their output. Atoms darker than their
         surroundings (an inverted mapping) are scored alone, negative, so they are never kept."""
-        from ..denoise.background import atom_brightness, restore_background
+        from ..denoise.background import DEFAULT_SIGMA_PX, atom_brightness, restore_background
         from ..metrics.predictive import predictive_r2
 
         self.s2c.eval()
@@ -309,7 +309,7 @@ class Trainer:
         self.s2c.train()
         raw = self.val[:, 0].float().cpu().numpy()
         atoms = (out[:, 0].float().cpu().numpy() + 1.0) * 0.5
-        sigma = self.config.denoise.background_sigma_px
+        sigma = self.config.denoise.background_sigma_px or DEFAULT_SIGMA_PX  # 0: chosen per series, later
         slopes = [atom_brightness(r, a, sigma) for r, a in zip(raw, atoms)]
         if np.mean(slopes) <= 0:
             return min(predictive_r2(atoms, raw), 0.0)

@@ -81,17 +81,18 @@ def test_denoise_killed_with_sigkill_resumes_to_the_same_file(movie, reference, 
     assert not parts.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
 
 
-@pytest.mark.parametrize("atom_frames", [0, 8])
-def test_resumed_chunks_warm_up_on_the_frames_before_them(tmp_path, atom_frames):
+@pytest.mark.parametrize("support_frames,atom_frames", [(0, 0), (4, 8)])
+def test_resumed_chunks_warm_up_on_the_frames_before_them(tmp_path, support_frames, atom_frames):
     """With context frames and a support (and atoms) averaged over past frames, a chunk resumed in the
     middle of the series gives what an uninterrupted run gives (it restarts on the frames before it;
-    atom_frames 0 is chosen once, on the series' first frames, by the first run and the resumed one)."""
+    the settings left at 0 are chosen once, on the series' first frames, by the first run and the
+    resumed one)."""
     from noise2atom.data.arena import SynthConfig, synthesize
 
     net = pretrained.load_default()
     assert net.config.model.context_frames > 0
     stack = read_stack(_npy(tmp_path / "m.npy", synthesize(SynthConfig(frames=30, size=64, dose=2, seed=4)).noisy))
-    opts = dict(background="keep", background_frames=4, atom_frames=atom_frames)
+    opts = dict(background="keep", background_frames=support_frames, atom_frames=atom_frames)
     full = tifffile.imread(denoise_to_file(net, stack, tmp_path / "full.tif", chunk_frames=5, **opts))
 
     seen = []

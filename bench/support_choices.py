@@ -52,7 +52,8 @@ def main(argv=None):
 
         window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0)
         every = best_support(raw[head], atoms[head])
-        print(f"| {label} | {score(SupportSettings(4, 4.0, 1)):.4f} | {score(window):.4f} ({window.atom_frames} frames) | "
+        print(f"| {label} | {score(SupportSettings(4, 4.0, 1)):.4f} | "
+              f"{score(window):.4f} ({window.atom_frames} frames) | "
               f"{score(every):.4f} ({every.frames} frames, σ {every.sigma_px:g}, atoms over {every.atom_frames}) |",
               flush=True)
 

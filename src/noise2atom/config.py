@@ -376,8 +376,9 @@ def preset_config(preset: str = "small", *, seed: int | None = None) -> RunConfi
     (``train.pair_steps``) and no adversarial game (``train.epochs`` 0), with the 4 frames before
     each frame as extra input (``model.context_frames``), and, when asked to keep the support,
     choose how per series (``denoise.background_frames``, ``background_sigma_px``, ``atom_frames``
-    0): the arena ablation in docs/benchmarks.md chose them. ``with_updates(model={"context_frames": 0}, train={"pair_steps":
-    0, "epochs": 100})`` is the paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
+    0): the arena ablation in docs/benchmarks.md chose them.
+    ``with_updates(model={"context_frames": 0}, train={"pair_steps": 0, "epochs": 100})`` is the
+    paper's method (``noise2atom train --pair-steps 0 --epochs 100``).
 
     ``small``: width 16, 4 residual blocks, 64² crops, batch 6 — trains on 2 CPU cores in minutes.
     ``paper``: ≈ 14 M parameters per generator (width 24, 16 residual blocks), 128² crops, batch 6,

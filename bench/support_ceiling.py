@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from noise2atom.data.arena import SynthConfig, synthesize
-from noise2atom.denoise.background import SupportTracker, restore_background
+from noise2atom.denoise.background import SupportSettings, restore_background
 from noise2atom.metrics import predictive_r2
 
 
@@ -56,8 +56,7 @@ def main(argv=None):
 
 def _tracked(noisy: np.ndarray, atoms: np.ndarray, sigma: float, frames: int = 4) -> float:
     """The keep output with its support averaged over frames n - frames + 1 .. n, registered."""
-    tracker = SupportTracker(frames, sigma)
-    return predictive_r2(np.stack([tracker.add(r, t) for r, t in zip(noisy, atoms)]), noisy)
+    return predictive_r2(SupportSettings(frames, sigma, 1).restore(noisy, atoms), noisy)
 
 
 if __name__ == "__main__":

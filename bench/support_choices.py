@@ -47,8 +47,7 @@ def main(argv=None):
         head = slice(0, CHOOSE_FRAMES)
 
         def score(s: SupportSettings) -> float:
-            tracker = s.tracker()
-            return predictive_r2(np.stack([tracker.add(r, t) for r, t in zip(raw, atoms)]), raw)
+            return predictive_r2(s.restore(raw, atoms), raw)
 
         window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0)
         every = best_support(raw[head], atoms[head])
@@ -71,8 +70,7 @@ def screen(a, model) -> None:
             for sigma in SCREEN_SIGMAS:
                 for frames in (4, 8):
                     for k in (1, 2, 4, 8):
-                        tracker = SupportSettings(frames, sigma, k).tracker()
-                        out = np.stack([tracker.add(r, t) for r, t in zip(raw, blurred)])
+                        out = SupportSettings(frames, sigma, k).restore(raw, blurred)
                         scores[(blur, sigma, frames, k)] = predictive_r2(out, raw)
 
         def best(i, v):  # the best score with setting i at v, over all the others

@@ -76,10 +76,10 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
     for f in (frames,) if frames else SUPPORT_FRAME_CHOICES:
         for s in (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES:
             for k in (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)]:
-                tracker = SupportSettings(int(f), float(s), int(k)).tracker()
-                score = predictive_r2(np.stack([tracker.add(r, a) for r, a in zip(raw, atoms01)]), raw)
+                settings = SupportSettings(int(f), float(s), int(k))
+                score = predictive_r2(settings.restore(raw, atoms01), raw)
                 if best is None or score > best_score + 1e-9:
-                    best, best_score = SupportSettings(int(f), float(s), int(k)), score
+                    best, best_score = settings, score
     return best
 
 

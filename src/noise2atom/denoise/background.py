@@ -88,6 +88,11 @@ class SupportSettings:
     def tracker(self) -> "SupportTracker":
         return SupportTracker(self.frames, self.sigma_px, atom_frames=self.atom_frames)
 
+    def restore(self, raws, atoms01) -> np.ndarray:
+        """The whole series at once: (T, Y, X) float32 in the raw frames' units (a fresh tracker)."""
+        tracker = self.tracker()
+        return np.stack([tracker.add(r, a) for r, a in zip(raws, atoms01)])
+
     def to_options(self) -> dict:
         """As the ``background_frames``, ``background_sigma_px``, ``atom_frames`` options of denoise."""
         return {"background_frames": self.frames, "background_sigma_px": self.sigma_px,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 
 from noise2atom.config import ConfigError, preset_config
 from noise2atom.denoise import denoise_frames, restore_background
@@ -208,6 +209,24 @@ def test_support_tracker_averages_the_atoms_over_past_frames():
     assert out_two[1][found] > out_two[1][missed]  # at about half the weight of one both frames found
     with pytest.raises(ValueError, match="atom_frames"):
         SupportTracker(1, 4.0, atom_frames=0)
+
+
+def test_support_tracker_filter_hook_and_last_atoms():
+    """smooth_support is the support's Gaussian; a subclass swaps it (bench/support_choices.py --wiener),
+    and last_atoms is what the frame's output added on top of the filtered support."""
+    raw, atoms, _ = _drifting_support_movie()
+
+    class Unfiltered(SupportTracker):
+        def smooth_support(self, support):
+            return support
+
+    plain, unfiltered = SupportTracker(4, 2.0), Unfiltered(4, 2.0)
+    first = unfiltered.add(raw[0], atoms[0])
+    np.testing.assert_allclose(first, raw[0], rtol=1e-5, atol=1e-4)  # one frame, no filter: the raw frame
+    np.testing.assert_allclose(plain.add(raw[0], atoms[0]),
+                               gaussian_filter(raw[0] - plain.last_atoms, 2.0, mode="reflect") + plain.last_atoms,
+                               rtol=1e-5, atol=1e-4)
+    assert plain.last_atoms.max() > 0 and np.allclose(plain.last_atoms, unfiltered.last_atoms)
 
 
 def test_support_tracker_keeps_each_frames_own_level():

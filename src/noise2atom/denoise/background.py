@@ -118,6 +118,8 @@ class SupportTracker:
         keep = max(self.frames, self.atom_frames) - 1
         self._past: deque = deque(maxlen=keep)  # (residual, atoms in [0, 1], offset to the current frame)
         self._prev_smooth: np.ndarray | None = None
+        #: the atoms (input units) put into the last frame's output, before its level is set
+        self.last_atoms: np.ndarray | None = None
 
     def add(self, raw: np.ndarray, atoms01: np.ndarray) -> np.ndarray:
         """The restored frame (input units) for the next frame of the series."""
@@ -146,9 +148,15 @@ class SupportTracker:
         if self._past.maxlen:
             self._past.appendleft((resid, a01, np.zeros(2)))
         self._prev_smooth = smooth
-        out = gaussian_filter(np.mean(aligned, axis=0), self.sigma, mode="reflect") + atoms
+        self.last_atoms = atoms
+        out = self.smooth_support(np.mean(aligned, axis=0)) + atoms
         # the level is this frame's: past frames bring the support's texture, not their beam current
         # or dose (nor the scatter of their own atoms' fitted brightness)
         out += r.mean() - out.mean()
         return out.astype(np.float32)
+
+    def smooth_support(self, support: np.ndarray) -> np.ndarray:
+        """The filter on the registered frames' mean of ``raw - atoms``: a Gaussian of ``sigma_px``.
+        A subclass may try another (``bench/support_choices.py --wiener``)."""
+        return gaussian_filter(support, self.sigma, mode="reflect")
 

@@ -157,6 +157,7 @@ class SupportTracker:
 
     def smooth_support(self, support: np.ndarray) -> np.ndarray:
         """The filter on the registered frames' mean of ``raw - atoms``: a Gaussian of ``sigma_px``.
-        A subclass may try another (``bench/support_choices.py --wiener``)."""
+        A subclass may try another (``bench/support_choices.py --wiener``). Not called, and
+        ``last_atoms`` not set, with one frame and one atom frame (:func:`restore_background` then)."""
         return gaussian_filter(support, self.sigma, mode="reflect")
 

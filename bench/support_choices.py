@@ -113,9 +113,6 @@ class WienerTracker(SupportTracker):
             return support
         return np.fft.ifft2(np.fft.fft2(support) * self.gains[_radial_bins(support.shape)]).real
 
-    def restore(self, raws, atoms01):
-        return np.stack([self.add(r, a) for r, a in zip(raws, atoms01)])
-
 
 def wiener_gains(raw, atoms, frames: int, atom_frames: int) -> np.ndarray:
     """The radial gain that best predicts frame n + 1's support from frame n's registered mean (per bin)."""

@@ -90,8 +90,7 @@ class SupportSettings:
 
     def restore(self, raws, atoms01) -> np.ndarray:
         """The whole series at once: (T, Y, X) float32 in the raw frames' units (a fresh tracker)."""
-        tracker = self.tracker()
-        return np.stack([tracker.add(r, a) for r, a in zip(raws, atoms01)])
+        return self.tracker().restore(raws, atoms01)
 
     def to_options(self) -> dict:
         """As the ``background_frames``, ``background_sigma_px``, ``atom_frames`` options of denoise."""
@@ -154,6 +153,10 @@ class SupportTracker:
         # or dose (nor the scatter of their own atoms' fitted brightness)
         out += r.mean() - out.mean()
         return out.astype(np.float32)
+
+    def restore(self, raws, atoms01) -> np.ndarray:
+        """:meth:`add` over a series, stacked: (T, Y, X) float32 (from a fresh tracker: the series' output)."""
+        return np.stack([self.add(r, a) for r, a in zip(raws, atoms01)])
 
     def smooth_support(self, support: np.ndarray) -> np.ndarray:
         """The filter on the registered frames' mean of ``raw - atoms``: a Gaussian of ``sigma_px``.

@@ -7,7 +7,8 @@ from scipy.ndimage import gaussian_filter
 
 from noise2atom.config import ConfigError, preset_config
 from noise2atom.denoise import denoise_frames, restore_background
-from noise2atom.denoise.background import SupportTracker, atom_brightness
+from noise2atom.denoise.background import SupportSettings, SupportTracker, atom_brightness
+from noise2atom.metrics import predictive_r2
 
 
 def _atoms(n=64, seed=0):
@@ -144,7 +145,7 @@ def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model)
     # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
     assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
     kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1,
-                         background_sigma_px=3.0)
+                         background_sigma_px=3.0, atom_power=1.0)
     per_frame = [restore_background(r, a, 3.0) for r, a in zip(movie.noisy, atoms)]
     np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
     with pytest.raises(ConfigError, match="background"):
@@ -297,15 +298,48 @@ def test_best_support_blurs_less_where_the_support_has_fine_texture():
     assert fine.sigma_px == min(SUPPORT_SIGMA_CHOICES) and flat.sigma_px == max(SUPPORT_SIGMA_CHOICES)
     assert flat.frames == 8
     # what is given stays as given
-    assert best_support(raw, atoms, frames=5, sigma_px=2.0, atom_frames=3).to_options() == {
-        "background_frames": 5, "background_sigma_px": 2.0, "atom_frames": 3}
+    assert best_support(raw, atoms, frames=5, sigma_px=2.0, atom_frames=3, atom_power=1.5).to_options() == {
+        "background_frames": 5, "background_sigma_px": 2.0, "atom_frames": 3, "atom_power": 1.5}
+
+
+def test_atom_power_raises_the_atoms_before_they_go_on_the_support():
+    raw, atoms, _ = _drifting_support_movie()
+    squared, plain = SupportTracker(4, 2.5, atom_frames=2, atom_power=2.0), SupportTracker(4, 2.5, atom_frames=2)
+    for r, a in zip(raw, atoms):
+        np.testing.assert_allclose(squared.add(r, a), plain.add(r, np.clip(a, 0, 1) ** 2), rtol=1e-6)
+    one = SupportTracker(1, 2.5, atom_power=1.5)  # the one-frame path too
+    np.testing.assert_allclose(one.add(raw[0], atoms[0]), restore_background(raw[0], atoms[0] ** 1.5, 2.5), rtol=1e-6)
+    with pytest.raises(ValueError, match="atom_power"):
+        SupportTracker(4, 2.5, atom_power=0.1)
+
+
+def _flattened_atoms(flat: bool, frames=10, n=64):
+    """Poisson frames of fixed atoms and an estimate of them: exact, or its square root (peaks too
+    wide and faint tails too bright, as an unsure network's)."""
+    rng = np.random.default_rng(5)
+    atoms = _atoms(n, 3)
+    raw = rng.poisson(np.stack([20.0 + 40.0 * atoms] * frames)).astype(np.float64)
+    return raw, np.stack([np.sqrt(atoms) if flat else atoms] * frames)
+
+
+def test_best_support_raises_flattened_atoms_to_a_power_and_leaves_exact_ones():
+    from noise2atom.model import best_support
+
+    raw, estimate = _flattened_atoms(True)
+    chosen = best_support(raw, estimate, frames=4, sigma_px=2.5, atom_frames=1)
+    assert chosen.atom_power == 2.0  # the square root undone
+    score = {p: predictive_r2(SupportSettings(4, 2.5, 1, p).restore(raw, estimate), raw) for p in (1.0, 2.0)}
+    assert score[2.0] > score[1.0]
+    raw, estimate = _flattened_atoms(False)
+    assert best_support(raw, estimate, frames=4, sigma_px=2.5, atom_frames=1).atom_power == 1.0  # exact: as they are
+    assert best_support(raw[:2], estimate[:2]).atom_power == 1.0  # too few frames to choose
 
 
 def test_support_left_at_zero_is_the_one_chosen_on_the_series(pair_model):
     model, movie, _ = pair_model
     chosen = model.choose_support(movie.noisy)
     assert chosen.atom_frames in (1, 2, 4)  # 6 frames: 8 is not tried
-    assert chosen.frames in (4, 8) and chosen.sigma_px in (1.5, 2.5, 4.0)
+    assert chosen.frames in (4, 8) and chosen.sigma_px in (1.5, 2.5, 4.0) and chosen.atom_power in (1.0, 1.5, 2.0)
     auto = model.denoise(movie.noisy, background="keep")  # the model's default: all 0, chosen
     np.testing.assert_array_equal(auto, model.denoise(movie.noisy, background="keep", **chosen.to_options()))
     other = 4 if chosen.atom_frames != 4 else 1
@@ -322,3 +356,9 @@ def test_support_left_at_zero_is_the_one_chosen_on_the_series(pair_model):
         model.denoise(movie.noisy, background="keep", background_sigma_px=0.2)
     with pytest.raises(ConfigError, match="atom_frames"):
         preset_config("small").with_updates(denoise={"atom_frames": -1}).validate()
+    power = 2.0 if chosen.atom_power != 2.0 else 1.0
+    assert not np.allclose(auto[-1], model.denoise(movie.noisy, background="keep", atom_power=power)[-1])
+    with pytest.raises(ConfigError, match="atom_power"):
+        model.denoise(movie.noisy, background="keep", atom_power=5)
+    with pytest.raises(ConfigError, match="atom_power"):
+        preset_config("small").with_updates(denoise={"atom_power": 0.1}).validate()

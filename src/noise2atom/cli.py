@@ -268,6 +268,10 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
             atom_frames: Optional[int] = typer.Option(
                 None, help="With --background keep: average the atoms over this many registered frames; 0: "
                            "choose 1, 2, 4 or 8 the same way (default: the model's, 0)"),
+            atom_power: Optional[float] = typer.Option(
+                None, help="With --background keep: raise the atoms (in [0, 1]) to this power before they go on "
+                           "the support (>1 dims faint, uncertain atoms); 0: choose 1, 1.5 or 2 the same way "
+                           "(default: the model's, 0)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -321,7 +325,8 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                             on_frame=lambda i: bar.advance(task), record=record,
                             tile_px=-1 if tile is None else tile, overlap_px=overlap, batch_size=batch,
                             rescale=rescale, background=background, background_frames=background_frames,
-                            background_sigma_px=background_sigma, atom_frames=atom_frames, tta=tta,
+                            background_sigma_px=background_sigma, atom_frames=atom_frames,
+                            atom_power=atom_power, tta=tta,
                             precision=precision)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)

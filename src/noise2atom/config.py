@@ -220,11 +220,13 @@ class DenoiseConfig:
     ``background_sigma_px``), so the output is atoms on their support; ``background_frames`` > 1
     averages that support over the current frame and the ones before it, registered for drift
     (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame). ``atom_frames``
-    (``"keep"`` only) averages the atoms the same way over that many frames. Each of the three left
-    at 0 (the default) is chosen per series by the predictive score on its first 16 frames
-    (:meth:`noise2atom.Noise2Atom.choose_support`): the support's frames from 4 or 8, its blur from
-    4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or 8. Model files written before these could be
-    chosen hold the settings they were saved with (σ 4 px; 4 frames in the presets).
+    (``"keep"`` only) averages the atoms the same way over that many frames, after raising them (in
+    [0, 1]) to ``atom_power``. Each of the four left at 0 (the default) is chosen per series by the
+    predictive score on its first 16 frames (:meth:`noise2atom.Noise2Atom.choose_support`): the
+    support's frames from 4 or 8, its blur from 4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or
+    8, their power from 1, 1.5 or 2. Model files written before these could be chosen hold the
+    settings they were saved with (σ 4 px; 4 frames in the presets); those written before
+    ``atom_power`` existed choose it.
     """
 
     tile_px: int = 128
@@ -235,6 +237,7 @@ class DenoiseConfig:
     background_sigma_px: float = 0.0
     background_frames: int = 0
     atom_frames: int = 0
+    atom_power: float = 0.0
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
@@ -250,6 +253,8 @@ class DenoiseConfig:
                f"denoise.background_frames={self.background_frames} must be in 0..32 (0: chosen per series)")
         _check(0 <= self.atom_frames <= 32,
                f"denoise.atom_frames={self.atom_frames} must be in 0..32 (0: chosen per series)")
+        _check(self.atom_power == 0 or 0.25 <= self.atom_power <= 4,
+               f"denoise.atom_power={self.atom_power} must be 0 (chosen per series) or in [0.25, 4]")
 
 
 _SECTIONS = {

@@ -1,15 +1,17 @@
 """What `--background keep` gains from its per-series choices: the atoms' window alone (the package
-before 2026-11-28's second change), and the support's frames and blur chosen with it (the package).
+before 2026-11-28's second change), the support's frames and blur chosen with it (the package before
+2026-11-29), and the atoms' power chosen too (the package).
 
     python bench/support_choices.py [--doses 0.5,1,2,5] [--gradient 0.5] [--seed 0] [--size 128] [--frames 20]
 
 For each arena movie, the pretrained default's atoms (no training) are put on the support
 (``denoise.background.SupportTracker``) three ways: one frame's atoms on the support over 4
 registered frames blurred with σ 4 px; the same with the atoms' window (1, 2, 4 or 8 frames) chosen;
-and all three settings chosen (the support's frames 4 or 8, its blur 4, 2.5 or 1.5 px, the atoms'
-window), as ``denoise`` does (``noise2atom.model.best_support``, on the first 16 frames, at most
-their central 256²). Printed: each output's predictive score (``metrics.predictive_r2``) on the
-whole movie, and what was chosen. Runs in about 15 s per seed on 2 CPU cores at 128².
+three settings chosen (the support's frames 4 or 8, its blur 4, 2.5 or 1.5 px, the atoms' window),
+the atoms as they are; and all four chosen, the atoms' power (1, 1.5 or 2) too, as ``denoise`` does
+(``noise2atom.model.best_support``, on the first 16 frames, at most their central 256²). Printed:
+each output's predictive score (``metrics.predictive_r2``) on the whole movie, and what was chosen.
+Runs in about 30 s per seed on 2 CPU cores at 128².
 
 ``--wiener`` measures a filter of the support not built into the package: instead of a Gaussian, the
 radial gain ``H(f) = <conj(M_n) T_(n+1)> / <|M_n|^2>`` (clipped to [0, 1]) that best predicts the next
@@ -51,8 +53,9 @@ def main(argv=None):
         return screen(a, model)
     if a.wiener:
         return wiener(a, model)
-    print("| movie | one frame's atoms (σ 4, 4 frames) | atoms' window chosen | all three chosen |")
-    print("|---|---|---|---|")
+    print("| movie | one frame's atoms (σ 4, 4 frames) | atoms' window chosen | three chosen (power 1) "
+          "| all four chosen |")
+    print("|---|---|---|---|---|")
     for label, m in movies(a):
         raw = m.noisy.astype(np.float64)
         atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
@@ -61,12 +64,14 @@ def main(argv=None):
         def score(s: SupportSettings) -> float:
             return predictive_r2(s.restore(raw, atoms), raw)
 
-        window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0)
+        window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0, atom_power=1.0)
+        three = best_support(raw[head], atoms[head], atom_power=1.0)
         every = best_support(raw[head], atoms[head])
         print(f"| {label} | {score(SupportSettings(4, 4.0, 1)):.4f} | "
               f"{score(window):.4f} ({window.atom_frames} frames) | "
-              f"{score(every):.4f} ({every.frames} frames, σ {every.sigma_px:g}, atoms over {every.atom_frames}) |",
-              flush=True)
+              f"{score(three):.4f} ({three.frames} frames, σ {three.sigma_px:g}, atoms over {three.atom_frames}) | "
+              f"{score(every):.4f} ({every.frames} frames, σ {every.sigma_px:g}, atoms over {every.atom_frames}, "
+              f"power {every.atom_power:g}) |", flush=True)
 
 
 def screen(a, model) -> None:

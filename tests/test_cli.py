@@ -141,6 +141,16 @@ def test_train_context_frames_and_background_frames_options(tmp_path, tiny_confi
     r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
                             "--background", "keep", "--atom-frames", "40"])
     assert r.exit_code == 2 and "atom_frames" in r.output and not (tmp_path / "x.tif").exists()
+    r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(tmp_path / "x.tif"),
+                            "--background", "keep", "--atom-power", "5"])
+    assert r.exit_code == 2 and "atom_power" in r.output and not (tmp_path / "x.tif").exists()
+    for p in ("1", "2"):
+        outs["p" + p] = tmp_path / f"power{p}.tif"
+        r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(outs["p" + p]),
+                                "--background", "keep", "--background-frames", "3", "--atom-frames", "1",
+                                "--atom-power", p])
+        assert r.exit_code == 0, r.output
+    assert not np.allclose(tifffile.imread(outs["p1"]), tifffile.imread(outs["p2"]))  # the atoms squared
     for n in ("1", "3"):
         outs["a" + n] = tmp_path / f"atoms{n}.tif"
         r = runner.invoke(app, ["denoise", str(movie), "--model", str(model), "--out", str(outs["a" + n]),

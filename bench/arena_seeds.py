@@ -1,10 +1,12 @@
 """Compare methods over arena runs of several seeds: mean ± sd per movie, and paired differences.
 
-    python bench/arena_seeds.py SEED=RESULTS.json[,MORE.json] ... [--methods a,b,c] [--against b]
+    python bench/arena_seeds.py SEED=RESULTS.json[:TAG][,MORE.json] ... [--methods a,b,c] [--against b]
                                 [--metrics f1,predictive,psnr_db] [--inverted]
 
 Each argument names a seed and the results.json files of ``noise2atom benchmark --seed SEED`` runs
-(several files of one seed are merged; a method found twice keeps the later file's row). Movies are
+(several files of one seed are merged; a method found twice keeps the later file's row; a file given
+as ``RESULTS.json:TAG`` has its methods named ``method:TAG``, so an earlier run of one method can be
+compared with a later one, e.g. ``--against noise2atom-tuned-support:before``). Movies are
 matched by dataset name; a paired difference (a method minus ``--against``) is taken within a seed,
 where both methods saw the same movie, so the spread between movies of different seeds does not hide
 it. ``--inverted`` counts, per method and movie, the runs whose output has a negative predictive
@@ -32,9 +34,11 @@ def main() -> None:
     for run in a.runs:
         seed, files = run.split("=", 1)
         for f in files.split(","):
+            f, _, tag = f.partition(":")
             data = json.load(open(f))
             for r in data["results"] if isinstance(data, dict) else data:
-                rows.setdefault((r["method"], r["dataset"]), {})[seed] = r
+                method = f"{r['method']}:{tag}" if tag else r["method"]
+                rows.setdefault((method, r["dataset"]), {})[seed] = r
     methods = a.methods.split(",") if a.methods else list(dict.fromkeys(m for m, _ in rows))
     sets = list(dict.fromkeys(d for m, d in rows if m in methods))  # the movies the chosen methods saw
     for key in a.metrics.split(","):

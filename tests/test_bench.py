@@ -170,6 +170,12 @@ def test_arena_seeds_pairs_runs_within_a_seed_and_counts_inversions(tmp_path):
     assert "| new | 0.675 ± 0.106 (2) |" in r.stdout  # mean ± sd over the seeds
     assert "| new | +0.100 / +0.050 (mean +0.075) |" in r.stdout  # paired, within each seed
     assert "| new | 1 / 2 (1) |" in r.stdout and "| base | 0 / 2 (0) |" in r.stdout
+    # a tagged file's methods are named apart: the same method of two runs, paired
+    tagged = [f"{run},{run.split('=')[1]}:before" for run in runs]
+    r = subprocess.run([sys.executable, str(script), *tagged, "--against", "new:before", "--metrics", "f1",
+                        "--methods", "new,new:before"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "| new:before | 0.675 ± 0.106 (2) |" in r.stdout and "| new | +0.000 / +0.000 (mean +0.000) |" in r.stdout
 
 
 def test_support_scripts_print_their_tables_and_a_choice_never_lowers_the_score():

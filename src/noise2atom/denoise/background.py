@@ -25,7 +25,7 @@ frame n + 1), no truth needed. Either way the output's mean is the current raw f
 one frame. With ``atom_power`` p != 1 the atoms are ``A**p`` before all this: p > 1 dims the faint,
 uncertain parts of the network's atoms against its confident peaks (chosen per series too: 1, 1.5 or 2).
 
-No truth and no extra training are needed; the network's atoms are kept as they are.
+No truth and no extra training are needed; the network's atoms are kept as they are, up to that power.
 """
 
 from __future__ import annotations

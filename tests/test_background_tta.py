@@ -313,24 +313,16 @@ def test_atom_power_raises_the_atoms_before_they_go_on_the_support():
         SupportTracker(4, 2.5, atom_power=0.1)
 
 
-def _flattened_atoms(flat: bool, frames=10, n=64):
-    """Poisson frames of fixed atoms and an estimate of them: exact, or its square root (peaks too
-    wide and faint tails too bright, as an unsure network's)."""
-    rng = np.random.default_rng(5)
-    atoms = _atoms(n, 3)
-    raw = rng.poisson(np.stack([20.0 + 40.0 * atoms] * frames)).astype(np.float64)
-    return raw, np.stack([np.sqrt(atoms) if flat else atoms] * frames)
-
-
 def test_best_support_raises_flattened_atoms_to_a_power_and_leaves_exact_ones():
     from noise2atom.model import best_support
 
-    raw, estimate = _flattened_atoms(True)
+    raw, atoms = _static_support(20.0, textured=False)  # fixed atoms on a flat support, and the exact atoms
+    estimate = np.sqrt(atoms)  # peaks too wide, faint tails too bright: an unsure network's
     chosen = best_support(raw, estimate, frames=4, sigma_px=2.5, atom_frames=1)
     assert chosen.atom_power == 2.0  # the square root undone
     score = {p: predictive_r2(SupportSettings(4, 2.5, 1, p).restore(raw, estimate), raw) for p in (1.0, 2.0)}
     assert score[2.0] > score[1.0]
-    raw, estimate = _flattened_atoms(False)
+    estimate = atoms
     assert best_support(raw, estimate, frames=4, sigma_px=2.5, atom_frames=1).atom_power == 1.0  # exact: as they are
     assert best_support(raw[:2], estimate[:2]).atom_power == 1.0  # too few frames to choose
 

@@ -75,14 +75,15 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
                                atom_power or 1.0)
     raw, atoms01 = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms01))
     best, best_score = None, -np.inf
-    for p in (atom_power,) if atom_power else ATOM_POWER_CHOICES:
-        for f in (frames,) if frames else SUPPORT_FRAME_CHOICES:
-            for s in (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES:
-                for k in (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)]:
-                    settings = SupportSettings(int(f), float(s), int(k), float(p))
-                    score = predictive_r2(settings.restore(raw, atoms01), raw)
-                    if best is None or score > best_score + 1e-9:
-                        best, best_score = settings, score
+    trials = itertools.product((atom_power,) if atom_power else ATOM_POWER_CHOICES,
+                               (frames,) if frames else SUPPORT_FRAME_CHOICES,
+                               (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES,
+                               (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)])
+    for p, f, s, k in trials:  # in this order, so the first of equal scores is the one ties go to
+        settings = SupportSettings(int(f), float(s), int(k), float(p))
+        score = predictive_r2(settings.restore(raw, atoms01), raw)
+        if best is None or score > best_score + 1e-9:
+            best, best_score = settings, score
     return best
 
 

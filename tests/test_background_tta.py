@@ -80,6 +80,24 @@ def test_support_tracker_averages_the_registered_past():
     assert np.mean(err4[3:]) < 0.85 * np.mean(err1[3:])  # three registered past frames help
 
 
+def test_support_tracker_takes_the_drift_measured_once_and_gives_the_same_series():
+    from noise2atom.data.pairs import measure_drift
+
+    raw, atoms, _ = _drifting_support_movie()
+    settings = SupportSettings(4, 2.0, 2, 1.5)
+    steps = measure_drift(raw)
+    np.testing.assert_array_equal(settings.restore(raw, atoms, steps), settings.restore(raw, atoms))
+    # a wrong drift changes the output: the steps are used, not recomputed
+    assert not np.array_equal(settings.restore(raw, atoms, steps + 3.0), settings.restore(raw, atoms))
+    with pytest.raises(ValueError, match="drift steps"):
+        settings.restore(raw, atoms, steps[:-1])
+    tracker = settings.tracker()
+    tracker.add(raw[0], atoms[0])
+    tracker.add(raw[1], atoms[1], steps[0])
+    with pytest.raises(ValueError, match="every frame after the first, or for none"):
+        tracker.add(raw[2], atoms[2])
+
+
 def test_background_config_is_validated():
     with pytest.raises(ConfigError, match="denoise.background"):
         preset_config("small").with_updates(denoise={"background": "subtract"}).validate()

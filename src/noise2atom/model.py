@@ -23,6 +23,7 @@ import torch
 from ._version import __version__
 from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
+from .data.pairs import measure_drift
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
 from .denoise.background import (ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES, CHOOSE_PX, DEFAULT_SIGMA_PX,
                                  SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES, SupportSettings)
@@ -74,6 +75,7 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
         return SupportSettings(frames or SUPPORT_FRAME_CHOICES[0], sigma_px or DEFAULT_SIGMA_PX, atom_frames or 1,
                                atom_power or 1.0)
     raw, atoms01 = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms01))
+    steps = measure_drift(raw)  # the same for every setting: registered once, as each tracker would
     best, best_score = None, -np.inf
     trials = itertools.product((atom_power,) if atom_power else ATOM_POWER_CHOICES,
                                (frames,) if frames else SUPPORT_FRAME_CHOICES,
@@ -81,7 +83,7 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
                                (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)])
     for p, f, s, k in trials:  # in this order, so the first of equal scores is the one ties go to
         settings = SupportSettings(int(f), float(s), int(k), float(p))
-        score = predictive_r2(settings.restore(raw, atoms01), raw)
+        score = predictive_r2(settings.restore(raw, atoms01, steps), raw)
         if best is None or score > best_score + 1e-9:
             best, best_score = settings, score
     return best

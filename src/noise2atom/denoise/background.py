@@ -98,9 +98,10 @@ class SupportSettings:
     def tracker(self) -> "SupportTracker":
         return SupportTracker(self.frames, self.sigma_px, atom_frames=self.atom_frames, atom_power=self.atom_power)
 
-    def restore(self, raws, atoms01) -> np.ndarray:
-        """The whole series at once: (T, Y, X) float32 in the raw frames' units (a fresh tracker)."""
-        return self.tracker().restore(raws, atoms01)
+    def restore(self, raws, atoms01, steps=None) -> np.ndarray:
+        """The whole series at once: (T, Y, X) float32 in the raw frames' units (a fresh tracker;
+        ``steps`` as in :meth:`SupportTracker.restore`)."""
+        return self.tracker().restore(raws, atoms01, steps)
 
     def to_options(self) -> dict:
         """As the ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``atom_power`` options
@@ -132,11 +133,16 @@ class SupportTracker:
         keep = max(self.frames, self.atom_frames) - 1
         self._past: deque = deque(maxlen=keep)  # (residual, atoms in [0, 1], offset to the current frame)
         self._prev_smooth: np.ndarray | None = None
+        self._prev_shape: tuple | None = None
         #: the atoms (input units) put into the last frame's output, before its level is set
         self.last_atoms: np.ndarray | None = None
 
-    def add(self, raw: np.ndarray, atoms01: np.ndarray) -> np.ndarray:
-        """The restored frame (input units) for the next frame of the series."""
+    def add(self, raw: np.ndarray, atoms01: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+        """The restored frame (input units) for the next frame of the series.
+
+        ``step``: the drift (dy, dx) from the previous frame to this one when the caller has measured it
+        already (:func:`noise2atom.data.pairs.measure_drift`, as this tracker measures it); ignored on
+        the first frame."""
         if self.atom_power != 1.0:
             atoms01 = np.clip(np.asarray(atoms01, dtype=np.float64), 0.0, 1.0) ** self.atom_power
         if self.frames == 1 and self.atom_frames == 1:
@@ -145,14 +151,20 @@ class SupportTracker:
 
         r = np.asarray(raw, dtype=np.float64)
         a01 = np.asarray(atoms01, dtype=np.float64)
-        smooth = gaussian_filter(r, self.register_sigma)
-        if self._prev_smooth is not None and self._prev_smooth.shape != smooth.shape:
+        if self._prev_shape is not None and self._prev_shape != r.shape:
             self._past.clear()
-            self._prev_smooth = None
-        if self._prev_smooth is not None:
-            # the current frame's content at p sat at p + step in the previous frame
-            step = frame_shift(self._prev_smooth, smooth)
-            self._past = deque(((res, at, off + step) for res, at, off in self._past), maxlen=self._past.maxlen)
+            self._prev_shape = self._prev_smooth = None
+        smooth = None  # kept only where this tracker measures the drift itself
+        if step is None:
+            smooth = gaussian_filter(r, self.register_sigma)
+            if self._prev_shape is not None:
+                if self._prev_smooth is None:
+                    raise ValueError("give the drift step for every frame after the first, or for none")
+                # the current frame's content at p sat at p + step in the previous frame
+                step = frame_shift(self._prev_smooth, smooth)
+        if self._prev_shape is not None:
+            self._past = deque(((res, at, off + np.asarray(step, dtype=np.float64)) for res, at, off in self._past),
+                               maxlen=self._past.maxlen)
         past = list(self._past)
         # the atoms (in [0, 1]) of this frame and the ones before it, moved onto this frame, averaged;
         # then scaled to this raw frame as one frame's atoms are
@@ -163,7 +175,7 @@ class SupportTracker:
         aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, _, off in past[:self.frames - 1]]
         if self._past.maxlen:
             self._past.appendleft((resid, a01, np.zeros(2)))
-        self._prev_smooth = smooth
+        self._prev_smooth, self._prev_shape = smooth, r.shape
         self.last_atoms = atoms
         out = self.smooth_support(np.mean(aligned, axis=0)) + atoms
         # the level is this frame's: past frames bring the support's texture, not their beam current
@@ -171,9 +183,16 @@ class SupportTracker:
         out += r.mean() - out.mean()
         return out.astype(np.float32)
 
-    def restore(self, raws, atoms01) -> np.ndarray:
-        """:meth:`add` over a series, stacked: (T, Y, X) float32 (from a fresh tracker: the series' output)."""
-        return np.stack([self.add(r, a) for r, a in zip(raws, atoms01)])
+    def restore(self, raws, atoms01, steps=None) -> np.ndarray:
+        """:meth:`add` over a series, stacked: (T, Y, X) float32 (from a fresh tracker: the series' output).
+        ``steps``: the series' drift when measured already (:func:`noise2atom.data.pairs.measure_drift`,
+        T - 1 rows), so that trying many settings on one series registers it once."""
+        if steps is None:
+            return np.stack([self.add(r, a) for r, a in zip(raws, atoms01)])
+        if len(steps) != max(len(raws) - 1, 1):
+            raise ValueError(f"{len(steps)} drift steps for {len(raws)} frames (need one between each two)")
+        return np.stack([self.add(r, a, None if i == 0 else steps[i - 1])
+                         for i, (r, a) in enumerate(zip(raws, atoms01))])
 
     def smooth_support(self, support: np.ndarray) -> np.ndarray:
         """The filter on the registered frames' mean of ``raw - atoms``: a Gaussian of ``sigma_px``.

@@ -20,6 +20,12 @@ the same first frames and central crop the package chooses on. Printed per movie
 output, and the best of the package's choices and the Wiener support (its frames 4 or 8 and the atoms'
 window chosen the same way), both chosen on the head and scored on the whole movie.
 
+``--brightness`` instead prints, per movie, the choice with the atoms' brightness fitted once per frame
+(the other four settings chosen: the package before 2026-11-29's evening) against the package's,
+which also chooses between that and a brightness fitted over local windows of σ 32 px
+(``denoise.background.local_brightness``), each scored on the whole movie, and the seconds the
+package's choice took.
+
 ``--screen`` instead prints, per movie, the best whole-movie score over the support's frames and the
 atoms' window for each blur of the support (σ 1, 1.5, 2, 2.5, 4 px) and of the atoms (0, 0.5, 0.8 px):
 the wider set the package's choices were picked from (about a minute per seed at 128²).
@@ -47,8 +53,11 @@ def main(argv=None):
     ap = movie_arguments(__doc__.splitlines()[0])
     ap.add_argument("--screen", action="store_true", help="the wider set of blurs the choices were picked from")
     ap.add_argument("--wiener", action="store_true", help="a measured radial filter of the support in the choice")
+    ap.add_argument("--brightness", action="store_true", help="the atoms' brightness per frame or local, chosen")
     a = ap.parse_args(argv)
     model = load_default()
+    if a.brightness:
+        return brightness(a, model)
     if a.screen:
         return screen(a, model)
     if a.wiener:
@@ -64,14 +73,32 @@ def main(argv=None):
         def score(s: SupportSettings) -> float:
             return predictive_r2(s.restore(raw, atoms), raw)
 
-        window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0, atom_power=1.0)
-        three = best_support(raw[head], atoms[head], atom_power=1.0)
-        every = best_support(raw[head], atoms[head])
+        window = best_support(raw[head], atoms[head], frames=4, sigma_px=4.0, atom_power=1.0, brightness="frame")
+        three = best_support(raw[head], atoms[head], atom_power=1.0, brightness="frame")
+        every = best_support(raw[head], atoms[head], brightness="frame")
         print(f"| {label} | {score(SupportSettings(4, 4.0, 1)):.4f} | "
               f"{score(window):.4f} ({window.atom_frames} frames) | "
               f"{score(three):.4f} ({three.frames} frames, σ {three.sigma_px:g}, atoms over {three.atom_frames}) | "
               f"{score(every):.4f} ({every.frames} frames, σ {every.sigma_px:g}, atoms over {every.atom_frames}, "
               f"power {every.atom_power:g}) |", flush=True)
+
+
+def brightness(a, model) -> None:
+    import time
+
+    print("| movie | four chosen, brightness per frame | five chosen (the package) | change | choice (s) |")
+    print("|---|---|---|---|---|")
+    for label, m in movies(a):
+        raw = m.noisy.astype(np.float64)
+        atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
+        head = slice(0, CHOOSE_FRAMES)
+        before = best_support(raw[head], atoms[head], brightness="frame")
+        t0 = time.perf_counter()
+        now = best_support(raw[head], atoms[head])
+        seconds = time.perf_counter() - t0
+        s0, s1 = (predictive_r2(s.restore(raw, atoms), raw) for s in (before, now))
+        print(f"| {label} | {s0:.4f} | {s1:.4f} ({now.brightness}; {now.frames} frames, σ {now.sigma_px:g}, "
+              f"atoms over {now.atom_frames}, power {now.atom_power:g}) | {s1 - s0:+.4f} | {seconds:.0f} |", flush=True)
 
 
 def screen(a, model) -> None:

@@ -163,9 +163,15 @@ def test_keep_background_returns_atoms_on_the_support_in_input_units(pair_model)
     # in input units: the level of the raw frames, which the atoms-only output (rescaled) is not
     assert abs(kept.mean() - movie.noisy.mean()) < 0.05 * movie.noisy.mean()
     kept = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1,
-                         background_sigma_px=3.0, atom_power=1.0)
+                         background_sigma_px=3.0, atom_power=1.0, atom_brightness="frame")
     per_frame = [restore_background(r, a, 3.0) for r, a in zip(movie.noisy, atoms)]
     np.testing.assert_allclose(kept, np.stack(per_frame), rtol=1e-4, atol=1e-3)
+    local = model.denoise(movie.noisy, background="keep", rescale=True, background_frames=1, atom_frames=1,
+                          background_sigma_px=3.0, atom_power=1.0, atom_brightness="local")
+    per_frame = [restore_background(r, a, 3.0, "local") for r, a in zip(movie.noisy, atoms)]
+    np.testing.assert_allclose(local, np.stack(per_frame), rtol=1e-4, atol=1e-3)
+    with pytest.raises(ConfigError, match="atom_brightness"):
+        model.denoise(movie.noisy, background="keep", atom_brightness="global")
     with pytest.raises(ConfigError, match="background"):
         model.denoise(movie.noisy, background="subtract")
 
@@ -199,14 +205,17 @@ def test_loss_figure_of_a_pair_stage_run_shows_the_pair_loss_alone(tmp_path):
 def test_keep_background_over_past_frames_never_uses_a_later_frame(pair_model):
     model, movie, _ = pair_model
     raw = movie.noisy.astype(np.float32)
-    for atom_frames in (1, 3):  # a window fixed (0 chooses it on the first 16 frames, later ones included)
-        ref = model.denoise(raw, background="keep", background_frames=3, atom_frames=atom_frames)
+    # every setting fixed (one left at 0 or "auto" is chosen on the first 16 frames, later ones included)
+    for atom_frames, brightness in ((1, "frame"), (3, "local")):
+        fixed = dict(background="keep", atom_frames=atom_frames, background_sigma_px=4.0, atom_power=1.5,
+                     atom_brightness=brightness)
+        ref = model.denoise(raw, background_frames=3, **fixed)
         changed = raw.copy()
         changed[4] = changed[4][:, ::-1]
-        out = model.denoise(changed, background="keep", background_frames=3, atom_frames=atom_frames)
+        out = model.denoise(changed, background_frames=3, **fixed)
         np.testing.assert_array_equal(out[:4], ref[:4])
         assert not np.allclose(out[5], ref[5])  # frame 5's support (and atoms) average frame 4 in
-        one = model.denoise(raw, background="keep", background_frames=1, atom_frames=atom_frames)
+        one = model.denoise(raw, background_frames=1, **fixed)
         assert not np.allclose(ref[3], one[3])
 
 
@@ -316,8 +325,56 @@ def test_best_support_blurs_less_where_the_support_has_fine_texture():
     assert fine.sigma_px == min(SUPPORT_SIGMA_CHOICES) and flat.sigma_px == max(SUPPORT_SIGMA_CHOICES)
     assert flat.frames == 8
     # what is given stays as given
-    assert best_support(raw, atoms, frames=5, sigma_px=2.0, atom_frames=3, atom_power=1.5).to_options() == {
-        "background_frames": 5, "background_sigma_px": 2.0, "atom_frames": 3, "atom_power": 1.5}
+    assert best_support(raw, atoms, frames=5, sigma_px=2.0, atom_frames=3, atom_power=1.5,
+                        brightness="local").to_options() == {
+        "background_frames": 5, "background_sigma_px": 2.0, "atom_frames": 3, "atom_power": 1.5,
+        "atom_brightness": "local"}
+
+
+def _graded_atoms(frames=12, n=128, graded=True, seed=4):
+    """Poisson frames of fixed atoms (in [0, 1]) on a flat support, the atoms' true height rising
+    from 10 to 70 counts across x (or 40 everywhere), and those atoms."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n]
+    atoms = np.zeros((n, n))
+    for y, x in rng.uniform(6, n - 6, size=(60, 2)):
+        atoms += np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
+    atoms /= atoms.max()
+    height = 10.0 + 60.0 * xx / (n - 1) if graded else np.full((n, n), 40.0)
+    raw = rng.poisson(np.stack([20.0 + height * atoms] * frames)).astype(np.float64)
+    return raw, np.stack([atoms] * frames), height
+
+
+def test_local_brightness_follows_the_atoms_height_across_the_field():
+    from noise2atom.denoise.background import local_brightness
+
+    raw, atoms, height = _graded_atoms()
+    n = raw.shape[-1]
+    frame = atom_brightness(raw[0], atoms[0])
+    local = local_brightness(raw[0], atoms[0], window_px=16.0)
+    assert 30 < frame < 50  # one slope: the field's average height
+    left, right = local[:, : n // 4].mean(), local[:, -n // 4:].mean()
+    # the map rises with the true height (pulled towards the frame's slope where a window holds few atoms)
+    assert left < 0.9 * frame < 1.1 * frame < right
+    truth = 20.0 + height * atoms[0]
+    err = {b: np.sqrt(np.mean((restore_background(raw[0], atoms[0], 4.0, b) - truth) ** 2))
+           for b in ("frame", "local")}
+    assert err["local"] < 0.8 * err["frame"]
+    # a window much wider than the frame is the frame's slope everywhere
+    np.testing.assert_allclose(local_brightness(raw[0], atoms[0], window_px=1e4), frame, rtol=1e-3)
+    with pytest.raises(ValueError, match="brightness"):
+        SupportTracker(4, 4.0, brightness="global")
+
+
+def test_best_support_fits_the_brightness_locally_only_where_it_changes_across_the_field():
+    from noise2atom.model import best_support
+
+    def chosen(graded):
+        raw, atoms, _ = _graded_atoms(graded=graded)
+        return best_support(raw, atoms, frames=4, sigma_px=4.0, atom_frames=1, atom_power=1.0).brightness
+
+    assert chosen(True) == "local"
+    assert chosen(False) == "frame"  # one height: a local fit only adds noise
 
 
 def test_atom_power_raises_the_atoms_before_they_go_on_the_support():

@@ -272,6 +272,10 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                 None, help="With --background keep: raise the atoms (in [0, 1]) to this power before they go on "
                            "the support (>1 dims faint, uncertain atoms); 0: choose 1, 1.5 or 2 the same way "
                            "(default: the model's, 0)"),
+            atom_brightness: Optional[str] = typer.Option(
+                None, help="With --background keep: fit the atoms' brightness once per frame (frame) or over "
+                           "Gaussian windows of σ 32 px (local: follows a brightness that changes across the "
+                           "field); auto: choose the same way (default: the model's, auto)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -326,7 +330,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                             tile_px=-1 if tile is None else tile, overlap_px=overlap, batch_size=batch,
                             rescale=rescale, background=background, background_frames=background_frames,
                             background_sigma_px=background_sigma, atom_frames=atom_frames,
-                            atom_power=atom_power, tta=tta,
+                            atom_power=atom_power, atom_brightness=atom_brightness, tta=tta,
                             precision=precision)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)

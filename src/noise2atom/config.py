@@ -18,6 +18,8 @@ from typing import Any
 CONFIG_VERSION = 1
 #: denoise.background: the network's atoms alone, or atoms on the input's smooth background
 BACKGROUND_MODES = ("remove", "keep")
+#: how ``--background keep`` fits the atoms' brightness: chosen per series, once per frame, or over local windows
+ATOM_BRIGHTNESS_MODES = ("auto", "frame", "local")
 
 PRESETS = ("small", "paper")
 
@@ -221,12 +223,15 @@ class DenoiseConfig:
     averages that support over the current frame and the ones before it, registered for drift
     (:class:`noise2atom.denoise.background.SupportTracker`; never a later frame). ``atom_frames``
     (``"keep"`` only) averages the atoms the same way over that many frames, after raising them (in
-    [0, 1]) to ``atom_power``. Each of the four left at 0 (the default) is chosen per series by the
-    predictive score on its first 16 frames (:meth:`noise2atom.Noise2Atom.choose_support`): the
-    support's frames from 4 or 8, its blur from 4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or
-    8, their power from 1, 1.5 or 2. Model files written before these could be chosen hold the
+    [0, 1]) to ``atom_power``; ``atom_brightness`` fits the atoms' brightness once per frame
+    (``"frame"``) or over Gaussian windows of σ 32 px (``"local"``), so it can follow a brightness
+    that changes across the field. Each of the four numbers left at 0 (the default), and
+    ``atom_brightness`` left at ``"auto"``, is chosen per series by the predictive score on its first
+    16 frames (:meth:`noise2atom.Noise2Atom.choose_support`): the support's frames from 4 or 8, its
+    blur from 4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or 8, their power from 1, 1.5 or 2,
+    their brightness per frame or local. Model files written before these could be chosen hold the
     settings they were saved with (σ 4 px; 4 frames in the presets); those written before
-    ``atom_power`` existed choose it.
+    ``atom_power`` or ``atom_brightness`` existed choose them.
     """
 
     tile_px: int = 128
@@ -238,6 +243,7 @@ class DenoiseConfig:
     background_frames: int = 0
     atom_frames: int = 0
     atom_power: float = 0.0
+    atom_brightness: str = "auto"
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
@@ -255,6 +261,9 @@ class DenoiseConfig:
                f"denoise.atom_frames={self.atom_frames} must be in 0..32 (0: chosen per series)")
         _check(self.atom_power == 0 or 0.25 <= self.atom_power <= 4,
                f"denoise.atom_power={self.atom_power} must be 0 (chosen per series) or in [0.25, 4]")
+        _check(self.atom_brightness in ATOM_BRIGHTNESS_MODES,
+               f"denoise.atom_brightness={self.atom_brightness!r} must be one of {', '.join(ATOM_BRIGHTNESS_MODES)} "
+               "(auto: chosen per series)")
 
 
 _SECTIONS = {

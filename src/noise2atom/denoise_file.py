@@ -146,8 +146,9 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         OME-Zarr group's ``noise2atom`` attribute.
     **options
         ``tile_px``, ``overlap_px``, ``batch_size``, ``rescale``, ``background``,
-        ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``atom_power``, ``tta``, ``precision``, as
-        :meth:`Noise2Atom.denoise_iter` (those of the support left at 0 are chosen once, on the
+        ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``atom_power``, ``atom_brightness``,
+        ``tta``, ``precision``, as :meth:`Noise2Atom.denoise_iter` (those of the support left at 0 or
+        ``"auto"`` are chosen once, on the
         series' first frames, :meth:`Noise2Atom.choose_support`).
 
     Returns
@@ -160,7 +161,8 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
     nz = model.input_normalization(stack)
     n = len(stack)
     background = options.get("background") or model.config.denoise.background
-    keep = {k: options.get(k) for k in ("background_frames", "background_sigma_px", "atom_frames", "atom_power")}
+    keep = {k: options.get(k) for k in ("background_frames", "background_sigma_px", "atom_frames", "atom_power",
+                                        "atom_brightness")}
     wanted = model.support_options(**keep)
     if background == "keep":
         # chosen once on the series' first frames, so every chunk (and a resumed run) uses the same
@@ -168,8 +170,9 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         head = np.asarray(stack.data[:CHOOSE_FRAMES], dtype=np.float32)
         wanted = model.choose_support(head, normalization=nz, name=stack.name, **keep, **pick)
         log.info("%s: the support kept over %d frames, blurred with σ %g px; the atoms averaged over %d frame(s), "
-                 "raised to the power %g", stack.name, wanted.frames, wanted.sigma_px, wanted.atom_frames,
-                 wanted.atom_power)
+                 "raised to the power %g, their brightness fitted %s", stack.name, wanted.frames, wanted.sigma_px,
+                 wanted.atom_frames, wanted.atom_power,
+                 "per frame" if wanted.brightness == "frame" else "over local windows")
         options = {**options, **wanted.to_options()}
         if record is not None:  # what the output used, in its processing record
             record = {**record, **wanted.to_options()}

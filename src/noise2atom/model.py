@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .config import BACKGROUND_MODES, ConfigError, RunConfig, preset_config
+from .config import ATOM_BRIGHTNESS_MODES, BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.pairs import measure_drift
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
-from .denoise.background import (ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES, CHOOSE_PX, DEFAULT_SIGMA_PX,
+from .denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES, CHOOSE_PX, DEFAULT_SIGMA_PX,
                                  SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES, SupportSettings)
 from .denoise.inference import denoise_frames
 from .errors import InputError
@@ -55,15 +55,17 @@ def as_stack(data) -> Stack:
 
 
 def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
-                 atom_frames: int = 0, atom_power: float = 0.0) -> SupportSettings:
+                 atom_frames: int = 0, atom_power: float = 0.0, brightness: str = "auto") -> SupportSettings:
     """The :class:`~noise2atom.denoise.background.SupportSettings` whose
     :class:`~noise2atom.denoise.background.SupportTracker` output best predicts the next raw frame
     (:func:`~noise2atom.metrics.predictive_r2`) over the given frames. Each setting given as 0 is
     chosen from its choices (``SUPPORT_FRAME_CHOICES``, ``SUPPORT_SIGMA_CHOICES``,
-    ``ATOM_FRAME_CHOICES``, ``ATOM_POWER_CHOICES``); the others stay as given. Frames larger than
-    ``CHOOSE_PX`` are scored on their centre. Ties go to the atoms as they are (power 1), fewer frames,
-    a wider blur, fewer atom frames; with fewer than 3 frames nothing is chosen (4 frames, σ 4 px,
-    1 atom frame, power 1).
+    ``ATOM_FRAME_CHOICES``, ``ATOM_POWER_CHOICES``), and so is ``brightness`` given as ``"auto"``
+    (``ATOM_BRIGHTNESS_CHOICES``); the others stay as given. Frames larger than ``CHOOSE_PX`` are
+    scored on their centre; the drift between the frames is measured once for all settings. Ties go
+    to one brightness per frame, the atoms as they are (power 1), fewer frames, a wider blur, fewer
+    atom frames; with fewer than 3 frames nothing is chosen (4 frames, σ 4 px, 1 atom frame, power 1,
+    one brightness per frame).
 
     raw : sequence of (Y, X) arrays, input units; atoms01 : the network's atoms for them, in [0, 1].
     """
@@ -73,16 +75,17 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
         raise ValueError(f"need two (T, Y, X) series of one shape, got {raw.shape} and {atoms01.shape}")
     if len(raw) < 3:
         return SupportSettings(frames or SUPPORT_FRAME_CHOICES[0], sigma_px or DEFAULT_SIGMA_PX, atom_frames or 1,
-                               atom_power or 1.0)
+                               atom_power or 1.0, ATOM_BRIGHTNESS_CHOICES[0] if brightness == "auto" else brightness)
     raw, atoms01 = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms01))
     steps = measure_drift(raw)  # the same for every setting: registered once, as each tracker would
     best, best_score = None, -np.inf
-    trials = itertools.product((atom_power,) if atom_power else ATOM_POWER_CHOICES,
+    trials = itertools.product(ATOM_BRIGHTNESS_CHOICES if brightness == "auto" else (brightness,),
+                               (atom_power,) if atom_power else ATOM_POWER_CHOICES,
                                (frames,) if frames else SUPPORT_FRAME_CHOICES,
                                (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES,
                                (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)])
-    for p, f, s, k in trials:  # in this order, so the first of equal scores is the one ties go to
-        settings = SupportSettings(int(f), float(s), int(k), float(p))
+    for b, p, f, s, k in trials:  # in this order, so the first of equal scores is the one ties go to
+        settings = SupportSettings(int(f), float(s), int(k), float(p), b)
         score = predictive_r2(settings.restore(raw, atoms01, steps), raw)
         if best is None or score > best_score + 1e-9:
             best, best_score = settings, score
@@ -295,7 +298,7 @@ class Noise2Atom:
                      tta: bool | None = None, background: str | None = None,
                      background_frames: int | None = None, atom_frames: int | None = None,
                      background_sigma_px: float | None = None, atom_power: float | None = None,
-                     on_frame: Callable[[int], None] | None = None,
+                     atom_brightness: str | None = None, on_frame: Callable[[int], None] | None = None,
                      normalization: Normalization | None = None, precision: str = "fp32"):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
@@ -303,9 +306,10 @@ class Noise2Atom:
         configured tile, ``None`` runs whole frames. ``tta`` and ``background`` (``"remove"``: atoms
         alone; ``"keep"``: atoms on the input's smooth background, averaged over
         ``background_frames`` registered frames and blurred with ``background_sigma_px``, with the
-        atoms raised to ``atom_power`` and averaged over ``atom_frames``; each 0 is chosen on the first 16 frames,
-        :meth:`choose_support`, so the first output comes after them) default to the model's
-        ``denoise`` configuration.
+        atoms raised to ``atom_power`` and averaged over ``atom_frames``, their brightness fitted per
+        frame or over local windows, ``atom_brightness`` ``"frame"`` or ``"local"``; each 0, and
+        ``"auto"``, is chosen on the first 16 frames, :meth:`choose_support`, so the first output
+        comes after them) default to the model's ``denoise`` configuration.
         ``normalization`` defaults to :meth:`normalization_for` (a :attr:`generic` model then needs
         ``frames`` as one array). ``precision`` ``"bf16"``/``"fp16"`` runs the network under
         autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
@@ -320,7 +324,8 @@ class Noise2Atom:
         overlap = dc.overlap_px if overlap_px is None else overlap_px
         tta = dc.tta if tta is None else bool(tta)
         background = dc.background if background is None else background
-        wanted = self.support_options(background_frames, background_sigma_px, atom_frames, atom_power)
+        wanted = self.support_options(background_frames, background_sigma_px, atom_frames, atom_power,
+                                      atom_brightness)
         if background not in BACKGROUND_MODES:
             raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
@@ -357,7 +362,7 @@ class Noise2Atom:
             head = list(itertools.islice(pairs, CHOOSE_FRAMES))
             wanted = best_support([r for r, _ in head], [a for _, a in head], frames=wanted.frames,
                                   sigma_px=wanted.sigma_px, atom_frames=wanted.atom_frames,
-                                  atom_power=wanted.atom_power)
+                                  atom_power=wanted.atom_power, brightness=wanted.brightness)
             log.debug("%s: support kept as %s", name, wanted)
             pairs = itertools.chain(head, pairs)
         support = wanted.tracker()
@@ -366,13 +371,14 @@ class Noise2Atom:
             yield full if rescale else (nz.forward(full) + 1.0) * 0.5
 
     def support_options(self, background_frames=None, background_sigma_px=None,
-                         atom_frames=None, atom_power=None) -> SupportSettings:
-        """The ``"keep"`` options given, or the model's; checked; 0: to be chosen per series."""
+                         atom_frames=None, atom_power=None, atom_brightness=None) -> SupportSettings:
+        """The ``"keep"`` options given, or the model's; checked; 0 (``"auto"``): to be chosen per series."""
         dc = self.config.denoise
         frames = dc.background_frames if background_frames is None else int(background_frames)
         sigma = dc.background_sigma_px if background_sigma_px is None else float(background_sigma_px)
         atoms = dc.atom_frames if atom_frames is None else int(atom_frames)
         power = dc.atom_power if atom_power is None else float(atom_power)
+        brightness = dc.atom_brightness if atom_brightness is None else str(atom_brightness)
         if not 0 <= frames <= 32:
             raise ConfigError(f"background_frames={frames} must be in 0..32 (0: chosen per series)")
         if not (sigma == 0 or 0.5 <= sigma <= 64):
@@ -381,14 +387,18 @@ class Noise2Atom:
             raise ConfigError(f"atom_frames={atoms} must be in 0..32 (0: chosen per series)")
         if not (power == 0 or 0.25 <= power <= 4):
             raise ConfigError(f"atom_power={power:g} must be 0 (chosen per series) or in [0.25, 4]")
-        return SupportSettings(frames, sigma, atoms, power)
+        if brightness not in ATOM_BRIGHTNESS_MODES:
+            raise ConfigError(f"atom_brightness={brightness!r} must be one of {', '.join(ATOM_BRIGHTNESS_MODES)} "
+                              "(auto: chosen per series)")
+        return SupportSettings(frames, sigma, atoms, power, brightness)
 
     def choose_support(self, frames, *, normalization: Normalization | None = None,
                        background_frames: int | None = None, background_sigma_px: float | None = None,
-                       atom_frames: int | None = None, atom_power: float | None = None, name: str = "array",
-                       **options) -> SupportSettings:
+                       atom_frames: int | None = None, atom_power: float | None = None,
+                       atom_brightness: str | None = None, name: str = "array", **options) -> SupportSettings:
         """How ``--background keep`` builds this series' output: each of ``background_frames``,
-        ``background_sigma_px``, ``atom_frames``, ``atom_power`` (default: the model's) left at 0 is chosen as the
+        ``background_sigma_px``, ``atom_frames``, ``atom_power`` (default: the model's) left at 0, and
+        ``atom_brightness`` left at ``"auto"``, is chosen as the
         one whose output best predicts the next raw frame (:func:`best_support`) over the series'
         first 16 frames. No truth is needed; :meth:`denoise_iter` does the same.
 
@@ -397,7 +407,8 @@ class Noise2Atom:
         frames with ``normalization`` given; ``options``: as :meth:`denoise_iter` (tiles, ``tta``,
         ``precision``).
         """
-        wanted = self.support_options(background_frames, background_sigma_px, atom_frames, atom_power)
+        wanted = self.support_options(background_frames, background_sigma_px, atom_frames, atom_power,
+                                      atom_brightness)
         if not wanted.unchosen:
             return wanted
         if normalization is None:
@@ -407,13 +418,15 @@ class Noise2Atom:
         atoms = list(self.denoise_iter(head, background="remove", normalization=normalization, name=name,
                                        **options))
         return best_support(head, atoms, frames=wanted.frames, sigma_px=wanted.sigma_px,
-                            atom_frames=wanted.atom_frames, atom_power=wanted.atom_power)
+                            atom_frames=wanted.atom_frames, atom_power=wanted.atom_power,
+                            brightness=wanted.brightness)
 
     def denoise(self, data, *, tile_px: int | None = -1, overlap_px: int | None = None,
                 batch_size: int | None = None, rescale: bool = False, tta: bool | None = None,
                 background: str | None = None, background_frames: int | None = None,
                 atom_frames: int | None = None, background_sigma_px: float | None = None,
-                atom_power: float | None = None, on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+                atom_power: float | None = None, atom_brightness: str | None = None,
+                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
         """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack); options as :meth:`denoise_iter`.
 
         Returns
@@ -426,7 +439,7 @@ class Noise2Atom:
                                      rescale=rescale, name=stack.name, tta=tta, background=background,
                                      background_frames=background_frames, atom_frames=atom_frames,
                                      background_sigma_px=background_sigma_px, atom_power=atom_power,
-                                     on_frame=on_frame,
+                                     atom_brightness=atom_brightness, on_frame=on_frame,
                                      normalization=nz))
         return np.stack(out)
 

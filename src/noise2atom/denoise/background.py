@@ -24,6 +24,11 @@ picks the number from the series itself by the predictive score (frame n's estim
 frame n + 1), no truth needed. Either way the output's mean is the current raw frame's, as it is for
 one frame. With ``atom_power`` p != 1 the atoms are ``A**p`` before all this: p > 1 dims the faint,
 uncertain parts of the network's atoms against its confident peaks (chosen per series too: 1, 1.5 or 2).
+With ``brightness="local"`` the slope of step 1 is fitted over Gaussian windows of σ
+``BRIGHTNESS_WINDOW_PX`` (:func:`local_brightness`) instead of the whole frame, so the atoms' scale
+can follow a brightness that changes across the field (the network's atoms are in [0, 1] per tile,
+and their true heights vary with the clusters' size and the support's thickness); chosen per series
+too.
 
 No truth and no extra training are needed; the network's atoms are kept as they are, up to that power.
 """
@@ -49,15 +54,51 @@ def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0)
     return float((hr * ha).sum()) / denom if denom > 0 else 0.0
 
 
+def local_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0,
+                     window_px: float = 32.0) -> np.ndarray:
+    """The slope of :func:`atom_brightness` fitted in a Gaussian window of ``window_px`` (σ) around
+    each pixel instead of over the whole frame: a (Y, X) map, clipped at 0.
+
+    ``a(p) = (G_w * (hr ha) + m a_frame) / (G_w * (ha ha) + m)``, with ``hr``, ``ha`` the raw frame's
+    and the atoms' detail, ``a_frame`` the whole frame's slope and ``m`` the frame's mean of ``ha²``:
+    where a window holds little of the atoms' detail the map falls back to the frame's slope, and
+    with a window wider than the frame it is that slope.
+    """
+    r = np.asarray(raw, dtype=np.float64)
+    a01 = np.asarray(atoms01, dtype=np.float64)
+    if r.shape != a01.shape or r.ndim != 2:
+        raise ValueError(f"need two (Y, X) frames of one shape, got {r.shape} and {a01.shape}")
+    hr = r - gaussian_filter(r, sigma_px, mode="reflect")
+    ha = a01 - gaussian_filter(a01, sigma_px, mode="reflect")
+    m = float((ha * ha).mean())
+    if m <= 0:
+        return np.zeros_like(r)
+    frame = float((hr * ha).mean()) / m
+    num = gaussian_filter(hr * ha, window_px, mode="reflect") + m * frame
+    return np.clip(num / (gaussian_filter(ha * ha, window_px, mode="reflect") + m), 0.0, None)
+
+
+def brightness_of(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float, brightness: str):
+    """The atoms' brightness in input units: one slope for the frame (``"frame"``, a float clipped at
+    0) or a map of slopes fitted over windows of ``BRIGHTNESS_WINDOW_PX`` (``"local"``, an array)."""
+    if brightness == "local":
+        return local_brightness(raw, atoms01, sigma_px, BRIGHTNESS_WINDOW_PX)
+    if brightness != "frame":
+        raise ValueError(f"brightness={brightness!r} must be one of {', '.join(ATOM_BRIGHTNESS_CHOICES)}")
+    return max(atom_brightness(raw, atoms01, sigma_px), 0.0)
+
+
 def restore_background(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0,
-                       brightness: float | None = None) -> np.ndarray:
+                       brightness: float | str | None = None) -> np.ndarray:
     """``background + a * atoms`` in the raw frame's units, for one (Y, X) frame.
 
-    ``brightness``: ``a`` when the caller has it already (:func:`atom_brightness`); clipped at 0.
+    ``brightness``: ``a`` when the caller has it already (:func:`atom_brightness`; clipped at 0), or
+    how to fit it (``"frame"``, the default, or ``"local"``: :func:`brightness_of`).
     """
-    if brightness is None:
-        brightness = atom_brightness(raw, atoms01, sigma_px)
-    a = max(brightness, 0.0)
+    if brightness is None or isinstance(brightness, str):
+        a = brightness_of(raw, atoms01, sigma_px, brightness or "frame")
+    else:
+        a = max(brightness, 0.0)
     r = np.asarray(raw, dtype=np.float64)
     a01 = np.asarray(atoms01, dtype=np.float64)
     bg = gaussian_filter(r - a * a01, sigma_px, mode="reflect")
@@ -71,6 +112,10 @@ SUPPORT_FRAME_CHOICES = (4, 8)
 SUPPORT_SIGMA_CHOICES = (4.0, 2.5, 1.5)
 ATOM_FRAME_CHOICES = (1, 2, 4, 8)
 ATOM_POWER_CHOICES = (1.0, 1.5, 2.0)
+#: the atoms' brightness: one slope per frame, or slopes fitted over Gaussian windows of
+#: ``BRIGHTNESS_WINDOW_PX`` (σ, px); ``"auto"`` (in the configuration) is chosen per series
+ATOM_BRIGHTNESS_CHOICES = ("frame", "local")
+BRIGHTNESS_WINDOW_PX = 32.0
 CHOOSE_FRAMES = 16
 CHOOSE_PX = 256
 #: the support's blur where one is needed and none is fixed (scoring checkpoints in training; a
@@ -89,14 +134,16 @@ class SupportSettings:
     sigma_px: float
     atom_frames: int
     atom_power: float = 1.0
+    brightness: str = "frame"
 
     @property
     def unchosen(self) -> bool:
-        """Whether any setting is 0, to be chosen per series."""
-        return 0 in (self.frames, self.sigma_px, self.atom_frames, self.atom_power)
+        """Whether any setting is 0 (or the brightness ``"auto"``), to be chosen per series."""
+        return 0 in (self.frames, self.sigma_px, self.atom_frames, self.atom_power) or self.brightness == "auto"
 
     def tracker(self) -> "SupportTracker":
-        return SupportTracker(self.frames, self.sigma_px, atom_frames=self.atom_frames, atom_power=self.atom_power)
+        return SupportTracker(self.frames, self.sigma_px, atom_frames=self.atom_frames, atom_power=self.atom_power,
+                              brightness=self.brightness)
 
     def restore(self, raws, atoms01, steps=None) -> np.ndarray:
         """The whole series at once: (T, Y, X) float32 in the raw frames' units (a fresh tracker;
@@ -104,30 +151,34 @@ class SupportSettings:
         return self.tracker().restore(raws, atoms01, steps)
 
     def to_options(self) -> dict:
-        """As the ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``atom_power`` options
-        of denoise."""
+        """As the ``background_frames``, ``background_sigma_px``, ``atom_frames``, ``atom_power``,
+        ``atom_brightness`` options of denoise."""
         return {"background_frames": self.frames, "background_sigma_px": self.sigma_px,
-                "atom_frames": self.atom_frames, "atom_power": self.atom_power}
+                "atom_frames": self.atom_frames, "atom_power": self.atom_power, "atom_brightness": self.brightness}
 
 
 class SupportTracker:
     """Streams :func:`restore_background` over a series, averaging the support over ``frames``
     drift-registered frames (the current one and those before it), and the atoms (raised to
-    ``atom_power``) over ``atom_frames``.
+    ``atom_power``) over ``atom_frames``, their brightness fitted per frame or over local windows
+    (``brightness``, :func:`brightness_of`).
 
     >>> tracker = SupportTracker(frames=4, sigma_px=4.0)           # doctest: +SKIP
     >>> full = [tracker.add(raw, atoms) for raw, atoms in zip(raws, atoms01)]   # doctest: +SKIP
     """
 
     def __init__(self, frames: int = 1, sigma_px: float = 4.0, register_sigma_px: float = 2.0,
-                 atom_frames: int = 1, atom_power: float = 1.0):
+                 atom_frames: int = 1, atom_power: float = 1.0, brightness: str = "frame"):
         if frames < 1:
             raise ValueError(f"frames={frames} must be >= 1")
         if atom_frames < 1:
             raise ValueError(f"atom_frames={atom_frames} must be >= 1")
         if not 0.25 <= atom_power <= 4:
             raise ValueError(f"atom_power={atom_power} must be in [0.25, 4]")
+        if brightness not in ATOM_BRIGHTNESS_CHOICES:
+            raise ValueError(f"brightness={brightness!r} must be one of {', '.join(ATOM_BRIGHTNESS_CHOICES)}")
         self.atom_power = float(atom_power)
+        self.brightness = brightness
         self.frames, self.sigma, self.register_sigma = int(frames), float(sigma_px), float(register_sigma_px)
         self.atom_frames = int(atom_frames)
         keep = max(self.frames, self.atom_frames) - 1
@@ -146,7 +197,7 @@ class SupportTracker:
         if self.atom_power != 1.0:
             atoms01 = np.clip(np.asarray(atoms01, dtype=np.float64), 0.0, 1.0) ** self.atom_power
         if self.frames == 1 and self.atom_frames == 1:
-            return restore_background(raw, atoms01, self.sigma)
+            return restore_background(raw, atoms01, self.sigma, self.brightness)
         from ..data.pairs import frame_shift
 
         r = np.asarray(raw, dtype=np.float64)
@@ -170,7 +221,7 @@ class SupportTracker:
         # then scaled to this raw frame as one frame's atoms are
         pooled = np.mean([a01] + [nd_shift(at, -off, order=1, mode="nearest")
                                   for _, at, off in past[:self.atom_frames - 1]], axis=0)
-        atoms = max(atom_brightness(r, pooled, self.sigma), 0.0) * pooled
+        atoms = brightness_of(r, pooled, self.sigma, self.brightness) * pooled
         resid = r - atoms
         aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, _, off in past[:self.frames - 1]]
         if self._past.maxlen:

@@ -360,6 +360,11 @@ def test_local_brightness_follows_the_atoms_height_across_the_field():
     err = {b: np.sqrt(np.mean((restore_background(raw[0], atoms[0], 4.0, b) - truth) ** 2))
            for b in ("frame", "local")}
     assert err["local"] < 0.8 * err["frame"]
+    # the wide blur as matrix products is scipy's Gaussian
+    from noise2atom.denoise.background import wide_blur
+
+    x = np.random.default_rng(0).random((40, 90))
+    np.testing.assert_allclose(wide_blur(x, 16.0), gaussian_filter(x, 16.0, mode="reflect"), rtol=0, atol=1e-12)
     # a window much wider than the frame is the frame's slope everywhere
     np.testing.assert_allclose(local_brightness(raw[0], atoms[0], window_px=1e4), frame, rtol=1e-3)
     with pytest.raises(ValueError, match="brightness"):

@@ -37,9 +37,32 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, shift as nd_shift
+from scipy.ndimage import gaussian_filter, gaussian_filter1d, shift as nd_shift
+
+#: frames up to this side are blurred by a wide window as matrix products (BLAS), larger ones by scipy
+WIDE_BLUR_MAX_PX = 1024
+
+
+@lru_cache(maxsize=8)
+def _blur_operator(n: int, sigma_px: float) -> np.ndarray:
+    """The (n, n) matrix of scipy's 1-D Gaussian blur (mode reflect, truncated at 4 σ): ``M @ x`` is
+    ``gaussian_filter1d(x, sigma_px, axis=0, mode="reflect")``."""
+    op = gaussian_filter1d(np.eye(n), sigma_px, axis=0, mode="reflect")
+    op.setflags(write=False)
+    return op
+
+
+def wide_blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``gaussian_filter(x, sigma_px, mode="reflect")`` of a (Y, X) array, the same to ~1e-15; for a
+    wide σ on frames up to ``WIDE_BLUR_MAX_PX`` a side, as two matrix products, 8-10× faster than
+    scipy's 257-tap convolution at σ 32 px on 256² and 512² frames."""
+    ny, nx = x.shape
+    if max(ny, nx) > WIDE_BLUR_MAX_PX or sigma_px < 8:
+        return gaussian_filter(x, sigma_px, mode="reflect")
+    return _blur_operator(ny, float(sigma_px)) @ x @ _blur_operator(nx, float(sigma_px)).T
 
 
 def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0) -> float:
@@ -74,8 +97,8 @@ def local_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0
     if m <= 0:
         return np.zeros_like(r)
     frame = float((hr * ha).mean()) / m
-    num = gaussian_filter(hr * ha, window_px, mode="reflect") + m * frame
-    return np.clip(num / (gaussian_filter(ha * ha, window_px, mode="reflect") + m), 0.0, None)
+    num = wide_blur(hr * ha, window_px) + m * frame
+    return np.clip(num / (wide_blur(ha * ha, window_px) + m), 0.0, None)
 
 
 def brightness_of(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float, brightness: str):

@@ -1,6 +1,8 @@
 """What `--background keep` gains from its per-series choices: the atoms' window alone (the package
 before 2026-11-28's second change), the support's frames and blur chosen with it (the package before
-2026-11-29), and the atoms' power chosen too (the package).
+2026-11-29), and the atoms' power chosen too (the package before 2026-11-29's evening); the atoms'
+brightness fitted per frame in all of these, as when their tables were made (``--brightness``: the
+package's fifth setting).
 
     python bench/support_choices.py [--doses 0.5,1,2,5] [--gradient 0.5] [--seed 0] [--size 128] [--frames 20]
 
@@ -171,7 +173,7 @@ def wiener(a, model) -> None:
         raw = m.noisy.astype(np.float64)
         atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
         hr, ha = (central_crop(x[:CHOOSE_FRAMES], CHOOSE_PX, 1) for x in (raw, atoms))  # what the package sees
-        package = best_support(hr, ha)
+        package = best_support(hr, ha, brightness="frame")
         best, best_score = package, predictive_r2(package.restore(hr, ha), hr)
         for frames in SUPPORT_FRAME_CHOICES:
             for k in [c for c in ATOM_FRAME_CHOICES if c <= len(hr)]:

@@ -209,3 +209,8 @@ def test_support_scripts_print_their_tables_and_a_choice_never_lowers_the_score(
     assert r.returncode == 0, r.stderr
     package, with_wiener = (float(c.split()[0]) for c in r.stdout.splitlines()[-1].strip("|").split("|")[1:])
     assert package == joint and with_wiener >= package  # chosen on the whole 4-frame movie: never lower
+    r = subprocess.run([sys.executable, str(bench / "support_choices.py"), "--brightness", *tiny], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    four, five = (float(c.split()[0]) for c in r.stdout.splitlines()[-1].strip("|").split("|")[1:3])
+    assert four == joint and five >= four  # the brightness per frame is one of the five's choices

@@ -65,14 +65,18 @@ def wide_blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
     return _blur_operator(ny, float(sigma_px)) @ x @ _blur_operator(nx, float(sigma_px)).T
 
 
-def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0) -> float:
-    """Least-squares slope of the raw frame's detail on the atoms' detail (negative: inverted atoms)."""
+def _details(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The raw frame's and the atoms' detail: each minus its Gaussian blur of ``sigma_px``."""
     r = np.asarray(raw, dtype=np.float64)
     a01 = np.asarray(atoms01, dtype=np.float64)
     if r.shape != a01.shape or r.ndim != 2:
         raise ValueError(f"need two (Y, X) frames of one shape, got {r.shape} and {a01.shape}")
-    hr = r - gaussian_filter(r, sigma_px, mode="reflect")
-    ha = a01 - gaussian_filter(a01, sigma_px, mode="reflect")
+    return r - gaussian_filter(r, sigma_px, mode="reflect"), a01 - gaussian_filter(a01, sigma_px, mode="reflect")
+
+
+def atom_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0) -> float:
+    """Least-squares slope of the raw frame's detail on the atoms' detail (negative: inverted atoms)."""
+    hr, ha = _details(raw, atoms01, sigma_px)
     denom = float((ha * ha).sum())
     return float((hr * ha).sum()) / denom if denom > 0 else 0.0
 
@@ -87,15 +91,10 @@ def local_brightness(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float = 4.0
     where a window holds little of the atoms' detail the map falls back to the frame's slope, and
     with a window wider than the frame it is that slope.
     """
-    r = np.asarray(raw, dtype=np.float64)
-    a01 = np.asarray(atoms01, dtype=np.float64)
-    if r.shape != a01.shape or r.ndim != 2:
-        raise ValueError(f"need two (Y, X) frames of one shape, got {r.shape} and {a01.shape}")
-    hr = r - gaussian_filter(r, sigma_px, mode="reflect")
-    ha = a01 - gaussian_filter(a01, sigma_px, mode="reflect")
+    hr, ha = _details(raw, atoms01, sigma_px)
     m = float((ha * ha).mean())
     if m <= 0:
-        return np.zeros_like(r)
+        return np.zeros_like(hr)
     frame = float((hr * ha).mean()) / m
     num = wide_blur(hr * ha, window_px) + m * frame
     return np.clip(num / (wide_blur(ha * ha, window_px) + m), 0.0, None)

@@ -51,6 +51,11 @@ SCREEN_SIGMAS = (1.0, 1.5, 2.0, 2.5, 4.0)
 SCREEN_ATOM_BLURS = (0.0, 0.5, 0.8)
 
 
+def movies_with_atoms(a, model):
+    """(label, raw frames, the model's atoms alone) for each arena movie, both float64."""
+    for label, m in movies(a):
+        yield label, m.noisy.astype(np.float64), model.denoise(m.noisy, background="remove").astype(np.float64)
+
 def main(argv=None):
     ap = movie_arguments(__doc__.splitlines()[0])
     ap.add_argument("--screen", action="store_true", help="the wider set of blurs the choices were picked from")
@@ -67,9 +72,7 @@ def main(argv=None):
     print("| movie | one frame's atoms (σ 4, 4 frames) | atoms' window chosen | three chosen (power 1) "
           "| all four chosen |")
     print("|---|---|---|---|---|")
-    for label, m in movies(a):
-        raw = m.noisy.astype(np.float64)
-        atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
+    for label, raw, atoms in movies_with_atoms(a, model):
         head = slice(0, CHOOSE_FRAMES)
 
         def score(s: SupportSettings) -> float:
@@ -90,9 +93,7 @@ def brightness(a, model) -> None:
 
     print("| movie | four chosen, brightness per frame | five chosen (the package) | change | choice (s) |")
     print("|---|---|---|---|---|")
-    for label, m in movies(a):
-        raw = m.noisy.astype(np.float64)
-        atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
+    for label, raw, atoms in movies_with_atoms(a, model):
         head = slice(0, CHOOSE_FRAMES)
         before = best_support(raw[head], atoms[head], brightness="frame")
         t0 = time.perf_counter()
@@ -107,9 +108,7 @@ def screen(a, model) -> None:
     print("| movie | " + " | ".join(f"σ {g:g}" for g in SCREEN_SIGMAS) + " | "
           + " | ".join(f"atom blur {b:g}" for b in SCREEN_ATOM_BLURS) + " |")
     print("|---" * (1 + len(SCREEN_SIGMAS) + len(SCREEN_ATOM_BLURS)) + "|")
-    for label, m in movies(a):
-        raw = m.noisy.astype(np.float64)
-        atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
+    for label, raw, atoms in movies_with_atoms(a, model):
         scores = {}
         for blur in SCREEN_ATOM_BLURS:
             blurred = np.stack([gaussian_filter(t, blur) for t in atoms]) if blur else atoms
@@ -169,9 +168,7 @@ def wiener_gains(raw, atoms, frames: int, atom_frames: int) -> np.ndarray:
 def wiener(a, model) -> None:
     print("| movie | package (chosen) | with the Wiener support in the choice (chosen) |")
     print("|---|---|---|")
-    for label, m in movies(a):
-        raw = m.noisy.astype(np.float64)
-        atoms = model.denoise(m.noisy, background="remove").astype(np.float64)
+    for label, raw, atoms in movies_with_atoms(a, model):
         hr, ha = (central_crop(x[:CHOOSE_FRAMES], CHOOSE_PX, 1) for x in (raw, atoms))  # what the package sees
         package = best_support(hr, ha, brightness="frame")
         best, best_score = package, predictive_r2(package.restore(hr, ha), hr)

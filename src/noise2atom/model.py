@@ -25,8 +25,9 @@ from .config import ATOM_BRIGHTNESS_MODES, BACKGROUND_MODES, ConfigError, RunCon
 from .data.normalize import Normalization
 from .data.pairs import measure_drift
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
-from .denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES, CHOOSE_PX, DEFAULT_SIGMA_PX,
-                                 SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES, SupportSettings)
+from .denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES,
+                                 CHOOSE_PX, DEFAULT_SIGMA_PX, SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES,
+                                 SupportSettings)
 from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array

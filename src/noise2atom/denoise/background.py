@@ -26,8 +26,8 @@ one frame. With ``atom_power`` p != 1 the atoms are ``A**p`` before all this: p 
 uncertain parts of the network's atoms against its confident peaks (chosen per series too: 1, 1.5 or 2).
 With ``brightness="local"`` the slope of step 1 is fitted over Gaussian windows of σ
 ``BRIGHTNESS_WINDOW_PX`` (:func:`local_brightness`) instead of the whole frame, so the atoms' scale
-can follow a brightness that changes across the field (the network's atoms are in [0, 1] per tile,
-and their true heights vary with the clusters' size and the support's thickness); chosen per series
+can follow a brightness that changes across the field (the network's atoms are in [0, 1], while
+their true heights vary with the clusters' size and the support's thickness); chosen per series
 too.
 
 No truth and no extra training are needed; the network's atoms are kept as they are, up to that power.
@@ -41,6 +41,8 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d, shift as nd_shift
+
+from ..config import ATOM_BRIGHTNESS_MODES
 
 #: frames up to this side are blurred by a wide window as matrix products (BLAS), larger ones by scipy
 WIDE_BLUR_MAX_PX = 1024
@@ -135,8 +137,8 @@ SUPPORT_SIGMA_CHOICES = (4.0, 2.5, 1.5)
 ATOM_FRAME_CHOICES = (1, 2, 4, 8)
 ATOM_POWER_CHOICES = (1.0, 1.5, 2.0)
 #: the atoms' brightness: one slope per frame, or slopes fitted over Gaussian windows of
-#: ``BRIGHTNESS_WINDOW_PX`` (σ, px); ``"auto"`` (in the configuration) is chosen per series
-ATOM_BRIGHTNESS_CHOICES = ("frame", "local")
+#: ``BRIGHTNESS_WINDOW_PX`` (σ, px): the configuration's modes but ``"auto"``, which chooses one per series
+ATOM_BRIGHTNESS_CHOICES = tuple(m for m in ATOM_BRIGHTNESS_MODES if m != "auto")
 BRIGHTNESS_WINDOW_PX = 32.0
 CHOOSE_FRAMES = 16
 CHOOSE_PX = 256

@@ -56,6 +56,7 @@ def movies_with_atoms(a, model):
     for label, m in movies(a):
         yield label, m.noisy.astype(np.float64), model.denoise(m.noisy, background="remove").astype(np.float64)
 
+
 def main(argv=None):
     ap = movie_arguments(__doc__.splitlines()[0])
     ap.add_argument("--screen", action="store_true", help="the wider set of blurs the choices were picked from")

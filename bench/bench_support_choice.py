@@ -2,13 +2,20 @@
 
     python bench/bench_support_choice.py [--sizes 128,512] [--repeats 3] [--dose 1]
 
-The choice tries its settings on a series' first 16 frames (at most their central 256²). Before
-2026-11-29's evening it tried 72 (the atoms' brightness per frame) and each setting's tracker
-measured the drift again (phase correlation of the same frames, 72 times); the package registers
-the frames once and gives the drift to every tracker, and tries 144 (the brightness per frame or
-local). Timed here on one arena movie per size (the pretrained default's atoms, no training),
-median of ``--repeats``, in one run: the choice before, the same 72 settings registered once (the
-settings chosen checked to be the same as before), and the package's 144.
+The choice tries its settings on a series' first 16 frames (at most their central 256²). Timed here on
+one arena movie per size (the pretrained default's atoms, no training), median of ``--repeats``, in one
+run, three ways:
+
+* **72, each registers**: the choice before 2026-11-29's evening: 72 settings (the atoms' brightness
+  per frame), each setting's tracker measuring the drift again (phase correlation of the same frames);
+* **144, a tracker each**: the package from then until 2026-11-29's afternoon (016e528): the frames
+  registered once, 144 settings (the brightness per frame or local), one tracker per setting, frames
+  moved by scipy's ``ndimage.shift``;
+* **the package**: the same 144 settings, one tracker pass giving both support lengths (4 and 8
+  frames) of a setting, frames moved by ``shift_linear`` (the same bilinear shift).
+
+The first two are run with scipy's shift put back in the tracker for their duration. The last two
+are checked to choose the same settings.
 """
 
 from __future__ import annotations
@@ -29,10 +36,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dose", type=float, default=1.0)
     args = ap.parse_args()
+    from scipy.ndimage import shift as nd_shift
+
     from noise2atom.data.arena import SynthConfig, synthesize
+    from noise2atom.data.pairs import measure_drift
     from noise2atom.data.patches import central_crop
-    from noise2atom.denoise.background import (ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES, CHOOSE_PX,
-                                               SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES, SupportSettings)
+    from noise2atom.denoise import background
+    from noise2atom.denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES,
+                                               CHOOSE_FRAMES, CHOOSE_PX, SUPPORT_FRAME_CHOICES,
+                                               SUPPORT_SIGMA_CHOICES, SupportSettings)
     from noise2atom.metrics import predictive_r2
     from noise2atom.model import best_support
     from noise2atom.pretrained import load_default
@@ -48,18 +60,40 @@ def main() -> None:
                 best, best_score = settings, score
         return best
 
+    def a_tracker_each(raw, atoms):  # 016e528's best_support: registered once, one tracker per setting
+        raw, atoms = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms))
+        steps = measure_drift(raw)
+        best, best_score = None, -np.inf
+        for b, p, f, s, k in itertools.product(ATOM_BRIGHTNESS_CHOICES, ATOM_POWER_CHOICES, SUPPORT_FRAME_CHOICES,
+                                               SUPPORT_SIGMA_CHOICES, ATOM_FRAME_CHOICES):
+            settings = SupportSettings(f, s, k, p, b)
+            score = predictive_r2(settings.restore(raw, atoms, steps), raw)
+            if best is None or score > best_score + 1e-9:
+                best, best_score = settings, score
+        return best
+
+    def with_scipy_shift(fn):
+        def run(raw, atoms):
+            kept = background.shift_linear
+            background.shift_linear = lambda x, offset: nd_shift(x, offset, order=1, mode="nearest")
+            try:
+                return fn(raw, atoms)
+            finally:
+                background.shift_linear = kept
+        return run
+
     model = load_default()
     print(f"# {datetime.date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
           f"dose {args.dose:g} e/px, median of {args.repeats}")
-    print("| frames | before: 72 settings, each tracker registers (s) | 72 registered once (s) | same settings "
-          "| the package: 144 registered once (s) | before / package |")
+    print("| frames | 72, each registers (s) | 144, a tracker each (s) | the package: 144, one pass per setting (s) "
+          "| same settings | 144 a tracker each / package |")
     print("|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         movie = synthesize(SynthConfig(frames=CHOOSE_FRAMES, size=size, dose=args.dose, seed=0))
         raw = movie.noisy.astype(np.float64)
         atoms = model.denoise(movie.noisy, background="remove").astype(np.float64)
-        ways = {"before": each_tracker_registers,
-                "once": lambda r, a: best_support(r, a, brightness="frame"), "package": best_support}
+        ways = {"72": with_scipy_shift(each_tracker_registers), "each": with_scipy_shift(a_tracker_each),
+                "package": best_support}
         times = {key: [] for key in ways}
         chosen = {}
         for _ in range(args.repeats):
@@ -68,10 +102,9 @@ def main() -> None:
                 chosen[key] = fn(raw, atoms)
                 times[key].append(time.perf_counter() - t0)
         med = {key: statistics.median(t) for key, t in times.items()}
-        print(f"| {CHOOSE_FRAMES} × {size}² | {med['before']:.1f} | {med['once']:.1f} | "
-              f"{'yes' if chosen['before'] == chosen['once'] else 'NO'} | {med['package']:.1f} | "
-              f"{med['before'] / med['package']:.2f} |", flush=True)
-
+        print(f"| {CHOOSE_FRAMES} × {size}² | {med['72']:.1f} | {med['each']:.1f} | {med['package']:.1f} | "
+              f"{'yes' if chosen['each'] == chosen['package'] else 'NO'} | {med['each'] / med['package']:.2f} |",
+              flush=True)
 
 if __name__ == "__main__":
     main()

@@ -312,6 +312,36 @@ def _static_support(dose: float, textured: bool, frames=12, n=64):
     return raw, np.stack([atoms] * frames)
 
 
+def test_shift_linear_is_scipys_bilinear_shift_with_replicated_edges():
+    from scipy.ndimage import shift as nd_shift
+
+    from noise2atom.denoise.background import shift_linear
+
+    x = np.random.default_rng(2).normal(size=(37, 52))
+    for offset in [(0.6, -3.1), (-2.5, 1.25), (3.0, 0.0), (0.0, 0.0), (-0.0001, 51.5), (40.2, -60.0), (-12.3, 7.7)]:
+        np.testing.assert_allclose(shift_linear(x, offset), nd_shift(x, offset, order=1, mode="nearest"),
+                                   rtol=0, atol=1e-12, err_msg=str(offset))
+    before = x.copy()
+    shift_linear(x, (1.5, -0.5))
+    np.testing.assert_array_equal(x, before)  # the input is left as it was
+
+
+def test_one_pass_gives_every_support_length_as_its_own_tracker_would():
+    from noise2atom.data.pairs import measure_drift
+
+    raw, atoms, _ = _drifting_support_movie()
+    steps = measure_drift(raw)
+    for k, brightness in ((1, "frame"), (3, "local")):
+        each = SupportTracker(6, 2.0, atom_frames=k, atom_power=1.5, brightness=brightness).restore_each(
+            raw, atoms, steps, (1, 4, 6))
+        for f, out in zip((1, 4, 6), each):
+            one = SupportTracker(f, 2.0, atom_frames=k, atom_power=1.5, brightness=brightness).restore(raw, atoms, steps)
+            np.testing.assert_array_equal(out, one, err_msg=f"frames {f}, atom frames {k}")
+        assert not np.array_equal(each[1], each[2])  # the lengths do differ
+    with pytest.raises(ValueError, match="each must be in"):
+        SupportTracker(4, 2.0).restore_each(raw, atoms, steps, (4, 8))
+
+
 def test_best_support_blurs_less_where_the_support_has_fine_texture():
     from noise2atom.denoise.background import SUPPORT_SIGMA_CHOICES
     from noise2atom.model import best_support

@@ -63,7 +63,9 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
     chosen from its choices (``SUPPORT_FRAME_CHOICES``, ``SUPPORT_SIGMA_CHOICES``,
     ``ATOM_FRAME_CHOICES``, ``ATOM_POWER_CHOICES``), and so is ``brightness`` given as ``"auto"``
     (``ATOM_BRIGHTNESS_CHOICES``); the others stay as given. Frames larger than ``CHOOSE_PX`` are
-    scored on their centre; the drift between the frames is measured once for all settings. Ties go
+    scored on their centre; the drift between the frames is measured once for all settings, and one
+    tracker pass gives every support length of a setting
+    (:meth:`~noise2atom.denoise.background.SupportTracker.restore_each`). Ties go
     to one brightness per frame, the atoms as they are (power 1), fewer frames, a wider blur, fewer
     atom frames; with fewer than 3 frames nothing is chosen (4 frames, σ 4 px, 1 atom frame, power 1,
     one brightness per frame).
@@ -79,17 +81,22 @@ def best_support(raw, atoms01, *, frames: int = 0, sigma_px: float = 0.0,
                                atom_power or 1.0, ATOM_BRIGHTNESS_CHOICES[0] if brightness == "auto" else brightness)
     raw, atoms01 = (central_crop(x, CHOOSE_PX, 1) for x in (raw, atoms01))
     steps = measure_drift(raw)  # the same for every setting: registered once, as each tracker would
+    brightnesses = ATOM_BRIGHTNESS_CHOICES if brightness == "auto" else (brightness,)
+    powers = (atom_power,) if atom_power else ATOM_POWER_CHOICES
+    lengths = (frames,) if frames else SUPPORT_FRAME_CHOICES
+    sigmas = (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES
+    windows = (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)]
+    scores = {}
+    for b, p, s, k in itertools.product(brightnesses, powers, sigmas, windows):
+        # one tracker pass gives every support length (the same outputs as one tracker per length)
+        tracker = SupportSettings(int(max(lengths)), float(s), int(k), float(p), b).tracker()
+        for f, out in zip(lengths, tracker.restore_each(raw, atoms01, steps, tuple(int(f) for f in lengths))):
+            scores[SupportSettings(int(f), float(s), int(k), float(p), b)] = predictive_r2(out, raw)
     best, best_score = None, -np.inf
-    trials = itertools.product(ATOM_BRIGHTNESS_CHOICES if brightness == "auto" else (brightness,),
-                               (atom_power,) if atom_power else ATOM_POWER_CHOICES,
-                               (frames,) if frames else SUPPORT_FRAME_CHOICES,
-                               (sigma_px,) if sigma_px else SUPPORT_SIGMA_CHOICES,
-                               (atom_frames,) if atom_frames else [c for c in ATOM_FRAME_CHOICES if c <= len(raw)])
-    for b, p, f, s, k in trials:  # in this order, so the first of equal scores is the one ties go to
-        settings = SupportSettings(int(f), float(s), int(k), float(p), b)
-        score = predictive_r2(settings.restore(raw, atoms01, steps), raw)
-        if best is None or score > best_score + 1e-9:
-            best, best_score = settings, score
+    for b, p, f, s, k in itertools.product(brightnesses, powers, lengths, sigmas, windows):
+        settings = SupportSettings(int(f), float(s), int(k), float(p), b)  # in this order, so the first
+        if best is None or scores[settings] > best_score + 1e-9:         # of equal scores is the one ties go to
+            best, best_score = settings, scores[settings]
     return best
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, gaussian_filter1d, shift as nd_shift
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
 from ..config import ATOM_BRIGHTNESS_MODES
 
@@ -65,6 +65,44 @@ def wide_blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
     if max(ny, nx) > WIDE_BLUR_MAX_PX or sigma_px < 8:
         return gaussian_filter(x, sigma_px, mode="reflect")
     return _blur_operator(ny, float(sigma_px)) @ x @ _blur_operator(nx, float(sigma_px)).T
+
+
+def _moved(x: np.ndarray, d: int, axis: int) -> np.ndarray:
+    """``x`` moved by a whole ``d`` px along ``axis``, edges replicated: ``out[i] = x[clip(i + d)]``."""
+    n = x.shape[axis]
+    out = np.empty_like(x)
+    src, dst = np.moveaxis(x, axis, 0), np.moveaxis(out, axis, 0)
+    d = min(max(d, -n), n)
+    if d >= 0:
+        dst[:n - d] = src[d:]
+        dst[n - d:] = src[-1]
+    else:
+        dst[-d:] = src[:n + d]
+        dst[:-d] = src[0]
+    return out
+
+
+def shift_linear(x: np.ndarray, offset) -> np.ndarray:
+    """``scipy.ndimage.shift(x, offset, order=1, mode="nearest")`` of a float64 array, the same to
+    ~1e-13: the content moves by ``offset`` px (``out[p] = x[p - offset]``, bilinear, edges replicated).
+    One axis at a time, as two moved copies and one weighted sum each: about half scipy's time, and
+    the shift is most of what the support's choice (144 settings over 16 frames) spends."""
+    out = np.asarray(x, dtype=np.float64)
+    for axis, s in enumerate(offset):
+        s = float(s)
+        if s == 0.0:
+            continue
+        d = int(np.floor(-s))
+        w = -s - d  # out[i] = (1 - w) x[i + d] + w x[i + d + 1]
+        lo = _moved(out, d, axis)
+        if w == 0.0:
+            out = lo
+            continue
+        out = _moved(out, d + 1, axis)
+        out -= lo
+        out *= w
+        out += lo
+    return out
 
 
 def _details(raw: np.ndarray, atoms01: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +256,19 @@ class SupportTracker:
         ``step``: the drift (dy, dx) from the previous frame to this one when the caller has measured it
         already (:func:`noise2atom.data.pairs.measure_drift`, as this tracker measures it); ignored on
         the first frame."""
+        return self.add_each(raw, atoms01, step, (self.frames,))[0]
+
+    def add_each(self, raw: np.ndarray, atoms01: np.ndarray, step: np.ndarray | None = None,
+                 frames=(1,)) -> list[np.ndarray]:
+        """:meth:`add`'s frame once for each support length in ``frames`` (each at most this tracker's
+        ``frames``): what trackers of those ``frames`` and this one's other settings would each return,
+        for the cost of one (the atoms, their brightness and the registered past are shared)."""
+        if any(not 1 <= f <= self.frames for f in frames):
+            raise ValueError(f"frames={tuple(frames)}: each must be in [1, {self.frames}] (this tracker's)")
         if self.atom_power != 1.0:
             atoms01 = np.clip(np.asarray(atoms01, dtype=np.float64), 0.0, 1.0) ** self.atom_power
         if self.frames == 1 and self.atom_frames == 1:
-            return restore_background(raw, atoms01, self.sigma, self.brightness)
+            return [restore_background(raw, atoms01, self.sigma, self.brightness)]
         from ..data.pairs import frame_shift
 
         r = np.asarray(raw, dtype=np.float64)
@@ -243,31 +290,40 @@ class SupportTracker:
         past = list(self._past)
         # the atoms (in [0, 1]) of this frame and the ones before it, moved onto this frame, averaged;
         # then scaled to this raw frame as one frame's atoms are
-        pooled = np.mean([a01] + [nd_shift(at, -off, order=1, mode="nearest")
+        pooled = np.mean([a01] + [shift_linear(at, -off)
                                   for _, at, off in past[:self.atom_frames - 1]], axis=0)
         atoms = brightness_of(r, pooled, self.sigma, self.brightness) * pooled
         resid = r - atoms
-        aligned = [resid] + [nd_shift(res, -off, order=1, mode="nearest") for res, _, off in past[:self.frames - 1]]
+        aligned = [resid] + [shift_linear(res, -off) for res, _, off in past[:max(frames) - 1]]
         if self._past.maxlen:
             self._past.appendleft((resid, a01, np.zeros(2)))
         self._prev_smooth, self._prev_shape = smooth, r.shape
         self.last_atoms = atoms
-        out = self.smooth_support(np.mean(aligned, axis=0)) + atoms
-        # the level is this frame's: past frames bring the support's texture, not their beam current
-        # or dose (nor the scatter of their own atoms' fitted brightness)
-        out += r.mean() - out.mean()
-        return out.astype(np.float32)
+        outs = []
+        for f in frames:
+            if f == 1 and self.atom_frames == 1:  # as a one-frame tracker: restore_background
+                outs.append(restore_background(r, a01, self.sigma, self.brightness))
+                continue
+            out = self.smooth_support(np.mean(aligned[:f], axis=0)) + atoms
+            # the level is this frame's: past frames bring the support's texture, not their beam current
+            # or dose (nor the scatter of their own atoms' fitted brightness)
+            out += r.mean() - out.mean()
+            outs.append(out.astype(np.float32))
+        return outs
 
     def restore(self, raws, atoms01, steps=None) -> np.ndarray:
         """:meth:`add` over a series, stacked: (T, Y, X) float32 (from a fresh tracker: the series' output).
         ``steps``: the series' drift when measured already (:func:`noise2atom.data.pairs.measure_drift`,
         T - 1 rows), so that trying many settings on one series registers it once."""
-        if steps is None:
-            return np.stack([self.add(r, a) for r, a in zip(raws, atoms01)])
-        if len(steps) != max(len(raws) - 1, 1):
+        return self.restore_each(raws, atoms01, steps, (self.frames,))[0]
+
+    def restore_each(self, raws, atoms01, steps=None, frames=(1,)) -> list[np.ndarray]:
+        """:meth:`restore` once for each support length in ``frames`` (:meth:`add_each`), from one pass."""
+        if steps is not None and len(steps) != max(len(raws) - 1, 1):
             raise ValueError(f"{len(steps)} drift steps for {len(raws)} frames (need one between each two)")
-        return np.stack([self.add(r, a, None if i == 0 else steps[i - 1])
-                         for i, (r, a) in enumerate(zip(raws, atoms01))])
+        per_frame = [self.add_each(r, a, None if steps is None or i == 0 else steps[i - 1], frames)
+                     for i, (r, a) in enumerate(zip(raws, atoms01))]
+        return [np.stack(outs) for outs in zip(*per_frame)]
 
     def smooth_support(self, support: np.ndarray) -> np.ndarray:
         """The filter on the registered frames' mean of ``raw - atoms``: a Gaussian of ``sigma_px``.

@@ -340,6 +340,8 @@ def test_one_pass_gives_every_support_length_as_its_own_tracker_would():
         assert not np.array_equal(each[1], each[2])  # the lengths do differ
     with pytest.raises(ValueError, match="each must be in"):
         SupportTracker(4, 2.0).restore_each(raw, atoms, steps, (4, 8))
+    twice = SupportTracker(1, 2.0).restore_each(raw, atoms, steps, (1, 1))  # one output per length asked
+    assert len(twice) == 2 and np.array_equal(twice[0], twice[1])
 
 
 def test_best_support_blurs_less_where_the_support_has_fine_texture():

@@ -115,6 +115,24 @@ def _npy(path, arr):
     return path
 
 
+def test_the_support_choice_is_announced_before_it_runs_and_only_when_something_is_chosen(tmp_path, caplog):
+    from noise2atom.data.arena import SynthConfig, synthesize
+
+    net = pretrained.load_default()
+    stack = read_stack(_npy(tmp_path / "m.npy", synthesize(SynthConfig(frames=5, size=48, dose=2, seed=4)).noisy))
+    fixed = dict(background_frames=4, background_sigma_px=2.5, atom_frames=2, atom_power=1.5, atom_brightness="frame")
+    with caplog.at_level("INFO", logger="noise2atom"):
+        denoise_to_file(net, stack, tmp_path / "fixed.tif", background="keep", **fixed)
+    assert "choosing how the support is kept" not in caplog.text
+    assert "the support kept over 4 frames, blurred with σ 2.5 px" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="noise2atom"):
+        denoise_to_file(net, stack, tmp_path / "chosen.tif", background="keep", **{**fixed, "atom_power": 0})
+    said = caplog.text
+    assert "choosing how the support is kept, on the first 5 frames" in said
+    assert said.index("choosing how") < said.index("the support kept over")
+
+
 def test_lazy_reading_leaves_the_frames_in_the_file(movie, tmp_path):
     stack = read_stack(movie, lazy=True)
     assert isinstance(stack.data, LazyFrames) and isinstance(stack.data._source, np.memmap)

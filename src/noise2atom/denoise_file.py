@@ -168,6 +168,8 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         # chosen once on the series' first frames, so every chunk (and a resumed run) uses the same
         pick = {k: options[k] for k in ("tile_px", "overlap_px", "batch_size", "tta", "precision") if k in options}
         head = np.asarray(stack.data[:CHOOSE_FRAMES], dtype=np.float32)
+        if wanted.unchosen:  # the atoms of the first frames, then up to 144 settings tried on them
+            log.info("%s: choosing how the support is kept, on the first %d frames", stack.name, len(head))
         wanted = model.choose_support(head, normalization=nz, name=stack.name, **keep, **pick)
         log.info("%s: the support kept over %d frames, blurred with σ %g px; the atoms averaged over %d frame(s), "
                  "raised to the power %g, their brightness fitted %s", stack.name, wanted.frames, wanted.sigma_px,

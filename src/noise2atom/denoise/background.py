@@ -268,7 +268,8 @@ class SupportTracker:
         if self.atom_power != 1.0:
             atoms01 = np.clip(np.asarray(atoms01, dtype=np.float64), 0.0, 1.0) ** self.atom_power
         if self.frames == 1 and self.atom_frames == 1:
-            return [restore_background(raw, atoms01, self.sigma, self.brightness)]
+            out = restore_background(raw, atoms01, self.sigma, self.brightness)
+            return [out] + [out.copy() for _ in frames[1:]]
         from ..data.pairs import frame_shift
 
         r = np.asarray(raw, dtype=np.float64)

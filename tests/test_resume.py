@@ -233,6 +233,45 @@ def test_chunk_store_keeps_resumes_or_discards_a_stopped_runs_chunks(tmp_path):
         assert not store.done(0)
 
 
+def _dead_pid() -> int:
+    """The id of a process that has ended (and was waited for)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="no lock, so nothing is removed, without POSIX")
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run_on_that_output(tmp_path):
+    """What a process killed outright leaves (the final file's NAME.<pid>.partial, a file or an OME-Zarr
+    folder, and a chunk's .tmp) is removed by the next run on that output; a live process's
+    temporaries and other outputs' are not touched."""
+    from noise2atom.io.chunks import ChunkStore
+
+    out = tmp_path / "x.tif"
+    with ChunkStore(out, {"a": 1}) as store:
+        store.write(0, np.ones((2, 4, 4)))
+    dead_file, dead_dir, dead_chunk = (_dead_pid() for _ in range(3))
+    stale = [tmp_path / f"x.tif.{dead_file}.partial", tmp_path / f"x.tif.{dead_dir}.partial",
+             tmp_path / "x.tif.parts" / f"chunk-000001.npy.{dead_chunk}.tmp"]
+    stale[0].write_bytes(b"half a movie")
+    (stale[1] / "0").mkdir(parents=True)
+    (stale[1] / "0" / "c").write_bytes(b"a chunk")
+    stale[2].write_bytes(b"half a chunk")
+    kept = [tmp_path / f"x.tif.{os.getppid()}.partial",  # its process runs (this one's parent)
+            tmp_path / f"y.tif.{dead_file}.partial",  # another output's
+            tmp_path / "x.tif.notes.partial"]  # not a process's temporary name
+    for p in kept:
+        p.write_bytes(b"keep")
+    with ChunkStore(out, {"a": 1}, resume=True) as store:
+        assert sorted(store.removed) == sorted(stale) and store.done(0)
+    assert not any(p.exists() for p in stale) and all(p.read_bytes() == b"keep" for p in kept)
+    with pytest.raises(InputError, match="another noise2atom process"):  # refused: nothing is removed
+        with ChunkStore(out, {"a": 1}, resume=True):
+            stale[0].write_bytes(b"half a movie")
+            ChunkStore(out, {"a": 1}, resume=True).__enter__()
+    assert stale[0].exists()
+
+
 def test_prefetch_keeps_order_raises_the_producers_error_and_stops_with_the_consumer():
     import threading
     import time as _time

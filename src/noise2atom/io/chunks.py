@@ -11,13 +11,18 @@
   process dies, so a killed run never leaves a stale lock.
 
 When every chunk is there the final file is streamed from them (under a temporary name, renamed
-when complete) and the folder is removed.
+when complete) and the folder is removed. A process killed outright (SIGKILL, a power cut) cannot
+remove its temporary files; the next run on the same output, once it holds the lock, removes those
+whose process is gone (:meth:`ChunkStore.remove_stale`): the final file's ``NAME.<pid>.partial``
+beside it (a whole movie's size when the kill came while it was assembled) and the chunks'
+``*.<pid>.tmp`` in the folder.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+
+log = logging.getLogger("noise2atom")
 
 #: errno values that mean the disk (or the user's quota or file-size limit) is full
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -48,6 +55,20 @@ def disk_full_error(path: Path, exc: OSError, *, kept: Path | None = None) -> In
             if kept is not None else "")
     return InputError(f"{path}: disk full while writing ({exc.strerror or exc}); nothing was written under "
                       f"this name{keep}")
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (POSIX: signal 0; one owned by another user
+    counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as someone else
+        return True
+    return True
 
 
 class ChunkStore:
@@ -75,6 +96,8 @@ class ChunkStore:
         self.manifest = json.loads(json.dumps(manifest))  # what it reads back as
         self.resume, self.overwrite = resume, overwrite
         self._lock_file = None
+        #: the killed processes' temporary files removed on entry (:meth:`remove_stale`)
+        self.removed: list[Path] = []
 
     # -- lifetime ------------------------------------------------------------------------------
     def __enter__(self) -> "ChunkStore":
@@ -91,6 +114,7 @@ class ChunkStore:
             self._unlock()
             raise InputError(f"{self.output}: cannot resume: the stopped run had other {', '.join(diff)}; run the "
                              "same command as before, or start again with --overwrite")
+        self.removed = self.remove_stale()
         if saved is None or saved != self.manifest or (self.overwrite and not self.resume):  # start clean
             for f in self.folder.glob("chunk-*"):
                 f.unlink()
@@ -113,6 +137,27 @@ class ChunkStore:
             self._lock_file = None
             raise InputError(f"{self.output}: another noise2atom process is writing this output now; wait for "
                              "it, or choose another output name") from None
+
+    def remove_stale(self) -> list[Path]:
+        """Remove the temporary files that killed processes left for this output (returned): the
+        final file's ``NAME.<pid>.partial`` (a file or, for OME-Zarr, a folder) beside it and the chunks'
+        ``*.<pid>.tmp`` in the folder, each only when no process of that id runs on this machine.
+        Called with the lock held, so no other noise2atom process is writing this output; nothing is
+        removed where there is no lock (Windows)."""
+        if self._lock_file is None:
+            return []
+        partial = re.compile(re.escape(self.output.name) + r"\.(\d+)\.partial$")
+        tmp = re.compile(r"chunk-\d+\.npy\.(\d+)\.tmp$")
+        found = [(p, partial.match(p.name)) for p in self.output.parent.iterdir()]
+        found += [(p, tmp.match(p.name)) for p in self.folder.iterdir()]
+        removed = []
+        for p, m in found:
+            if m is None or _process_runs(int(m.group(1))):
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+            log.info("removed %s, left by process %s, which was stopped before it could", p, m.group(1))
+        return removed
 
     def _unlock(self) -> None:
         if self._lock_file is not None:

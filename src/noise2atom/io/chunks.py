@@ -57,17 +57,27 @@ def disk_full_error(path: Path, exc: OSError, *, kept: Path | None = None) -> In
                       f"this name{keep}")
 
 
+def temporary_name(path: Path, suffix: str = ".partial") -> Path:
+    """This process's temporary name for ``path``: ``NAME.<pid><suffix>`` beside it, unique to the
+    process, and found again by :meth:`ChunkStore.remove_stale` if the process is killed."""
+    return path.with_name(f"{path.name}.{os.getpid()}{suffix}")
+
+
+def _temporaries_of(name: str, suffix: str) -> re.Pattern:
+    """What :func:`temporary_name` makes of a file called ``name`` (``name`` a regular expression),
+    the process id as group 1."""
+    return re.compile(name + r"\.(\d+)" + re.escape(suffix) + "$")
+
+
 def _process_runs(pid: int) -> bool:
     """Whether a process of this id runs on this machine (POSIX: signal 0; one owned by another user
     counts as running)."""
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # PermissionError: it runs, as someone else
-        return True
+        pass
     return True
 
 
@@ -146,8 +156,8 @@ class ChunkStore:
         removed where there is no lock (Windows)."""
         if self._lock_file is None:
             return []
-        partial = re.compile(re.escape(self.output.name) + r"\.(\d+)\.partial$")
-        tmp = re.compile(r"chunk-\d+\.npy\.(\d+)\.tmp$")
+        partial = _temporaries_of(re.escape(self.output.name), ".partial")
+        tmp = _temporaries_of(r"chunk-\d+\.npy", ".tmp")
         found = [(p, partial.match(p.name)) for p in self.output.parent.iterdir()]
         found += [(p, tmp.match(p.name)) for p in self.folder.iterdir()]
         removed = []
@@ -195,7 +205,7 @@ class ChunkStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp = temporary_name(path, ".tmp")
         try:
             with open(tmp, "wb") as f:
                 f.write(data)

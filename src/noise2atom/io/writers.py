@@ -37,9 +37,9 @@ def _atomic(path: Path, suffix: str = ".partial", *, overwrite: bool = False):
     process finished first): the other file is kept and this one refused. A full disk is answered
     in one line (:func:`noise2atom.io.chunks.disk_full_error`).
     """
-    from .chunks import disk_full_error, is_disk_full
+    from .chunks import disk_full_error, is_disk_full, temporary_name
 
-    tmp = path.with_name(f"{path.name}.{os.getpid()}{suffix}")
+    tmp = temporary_name(path, suffix)
     try:
         yield tmp
         if overwrite:
@@ -211,9 +211,10 @@ def write_ome_zarr(path: str | Path, frames, *, pixel_size: float | None = None,
     space_unit = _NGFF_UNITS.get(unit or "") if pixel_size else None
     units = {**({"t": "second"} if frame_time_s else {}), **({"y": space_unit, "x": space_unit} if space_unit else {})}
     scale = {"t": float(frame_time_s or 1.0), "y": float(pixel_size or 1.0), "x": float(pixel_size or 1.0)}
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    from .chunks import disk_full_error, is_disk_full, temporary_name
+
+    tmp = temporary_name(path)
     shutil.rmtree(tmp, ignore_errors=True)
-    from .chunks import disk_full_error, is_disk_full
 
     try:
         root = zarr.open_group(str(tmp), mode="w")

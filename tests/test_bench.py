@@ -18,7 +18,7 @@ def movie():
     return synthesize(frames=6, size=96, dose=3.0, seed=11)
 
 
-CLASSICAL = ["gaussian", "median", "nl-means", "tv", "wavelet", "bm3d", "temporal", "svt"]
+CLASSICAL = ["gaussian", "median", "nl-means", "tv", "wavelet", "bm3d", "temporal", "registered-mean", "svt"]
 
 
 @pytest.mark.parametrize("name", CLASSICAL)
@@ -38,6 +38,56 @@ def test_causal_temporal_window_uses_no_future_frame(movie):
     assert np.array_equal(a[:-1], b[:-1]) and not np.array_equal(a[-1], b[-1])
     centred = METHODS["temporal"](changed, param=3).denoised
     assert not np.array_equal(centred[-2], a[-2])  # the centred window does look ahead
+
+
+def _drifting(step=(3, -2), frames=6, size=96, peak=20.0, seed=0):
+    """Clean and Poisson-noisy frames of one field of Gaussian peaks moving by ``step`` px a frame: frame
+    n + 1's content at p sits at p + step in frame n (``measure_drift``'s convention)."""
+    rng = np.random.default_rng(seed)
+    pad = 40
+    canvas = np.zeros((size + 2 * pad, size + 2 * pad))
+    canvas[tuple(rng.integers(0, size + 2 * pad, size=(2, 120)))] = 1.0
+    canvas = gaussian_filter(canvas, 1.5) * peak * 2 * np.pi * 1.5**2 + 1.0
+    clean = np.stack([canvas[pad + n * step[0]:pad + n * step[0] + size, pad + n * step[1]:pad + n * step[1] + size]
+                      for n in range(frames)])
+    return clean, rng.poisson(clean).astype(np.float64)
+
+
+def test_causal_registered_mean_uses_no_future_frame(movie):
+    a = METHODS["registered-mean"](movie.noisy, causal=True, param=(3, 1.0)).denoised
+    changed = movie.noisy.copy()
+    changed[-1] += 50.0
+    b = METHODS["registered-mean"](changed, causal=True, param=(3, 1.0)).denoised
+    assert np.array_equal(a[:-1], b[:-1]) and not np.array_equal(a[-1], b[-1])
+
+
+def test_registered_mean_follows_the_drift_that_a_plain_window_smears():
+    clean, noisy = _drifting()
+    registered = METHODS["registered-mean"](noisy, param=(4, 0.5))
+    plain = gaussian_filter(METHODS["temporal"](noisy, param=4).denoised, (0, 0.5, 0.5))
+    inner = (slice(1, -1), slice(12, -12), slice(12, -12))  # the edge frames and pixels drift brings in
+    assert registered.params["frames"] == 5
+    assert psnr(registered.denoised[inner], clean[inner]) > psnr(plain[inner], clean[inner]) + 3
+    assert psnr(registered.denoised[inner], clean[inner]) > psnr(noisy[inner], clean[inner]) + 3
+
+
+def test_registered_prediction_lets_blur_lose_on_a_drifting_series():
+    clean, noisy = _drifting()
+    blurred = gaussian_filter(clean, (0, 2.5, 2.5))
+    # unregistered, frame n's atoms sit 3.6 px from frame n + 1's: blur that spans the move wins
+    assert predictive_r2(blurred, noisy) > predictive_r2(clean, noisy)
+    # registered for the measured drift, the truth wins again, and by the true drift the same
+    assert predictive_r2(clean, noisy, drift="measure") > predictive_r2(blurred, noisy, drift="measure") + 0.05
+    steps = np.tile([3.0, -2.0], (len(noisy) - 1, 1))
+    assert predictive_r2(clean, noisy, drift=steps) == pytest.approx(predictive_r2(clean, noisy, drift="measure"))
+    # with no drift, registering changes nothing but the 1 px border it leaves out
+    still_clean, still = _drifting(step=(0, 0))
+    assert predictive_r2(still_clean, still, drift=np.zeros((len(still) - 1, 2))) == pytest.approx(
+        predictive_r2(still_clean[:, 1:-1, 1:-1], still[:, 1:-1, 1:-1]))
+    with pytest.raises(ValueError, match="need"):
+        predictive_r2(clean, noisy, drift=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="leaves nothing"):
+        predictive_r2(clean, noisy, drift=np.full((len(noisy) - 1, 2), 60.0))
 
 
 def test_variance_stabilising_transform_round_trip():

@@ -82,6 +82,7 @@ def identity(noisy, **_):
 
 
 GRIDS = {"gaussian": (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0), "median": (3, 5, 7), "temporal": (1, 2, 3, 5, 8),
+         "registered-mean": tuple((k, s) for k in (1, 2, 4, 8) for s in (0.5, 1.0, 1.5, 2.0, 3.0)),
          "tk-r-em": ("sfr_hrstem", "sfr_lrstem")}
 
 
@@ -117,6 +118,41 @@ def temporal(noisy, *, causal: bool = False, param=None, **_):
     centred = k + 1 - k % 2  # the centred window is the odd length >= k
     out = window(k, True) if causal else window(centred, False)
     return Output(out, {"frames": k if causal else centred, "causal": causal}, fit)
+
+
+def registered_mean(noisy, *, causal: bool = False, param=None, **_):
+    """Drift-corrected frame averaging, then a Gaussian: what a microscopist does by hand. Each frame is
+    the mean of ``frames`` frames (centred, or it and the ones before it when ``causal``) moved onto it by
+    the drift measured between the raw frames (:func:`noise2atom.data.pairs.measure_drift`, as
+    ``--background keep`` registers its support), blurred by ``sigma_px``; ``param`` = (frames,
+    sigma_px), or both chosen by the predictive score with the causal window."""
+    from ..data.pairs import measure_drift
+    from ..denoise.background import shift_linear
+
+    t0 = time.perf_counter()
+    x = np.asarray(noisy, dtype=np.float64)
+    # frame n's content at p sits at p + where[n] in frame 0
+    where = np.concatenate([np.zeros((1, 2)), np.cumsum(measure_drift(x), axis=0)])[: len(x)]
+
+    def mean(k, causal_):
+        lo_off, hi_off = (k - 1, 0) if causal_ else (k // 2, k // 2)
+        out = np.empty_like(x)
+        for n in range(len(x)):
+            js = range(max(n - lo_off, 0), min(n + hi_off, len(x) - 1) + 1)
+            out[n] = np.mean([x[j] if j == n else shift_linear(x[j], where[j] - where[n]) for j in js], axis=0)
+        return out
+
+    def make(p, causal_):
+        k, s = p
+        return gaussian_filter(mean(int(k), causal_), (0, s, s)).astype(np.float32)
+
+    if param is None:
+        param = _choose_by_prediction(x, [(k, s) for k, s in GRIDS["registered-mean"] if k <= len(x)],
+                                      lambda p: make(p, True))
+    k, s = int(param[0]), float(param[1])
+    fit = time.perf_counter() - t0
+    frames = k if causal else k // 2 * 2 + 1  # the centred window is the odd length >= k
+    return Output(make((frames, s), causal), {"frames": frames, "sigma_px": s, "causal": causal}, fit)
 
 
 def _calibrated(denoise_fn, grid, noisy):
@@ -395,10 +431,11 @@ METHODS: dict[str, Callable[..., Output]] = {
     "wavelet": wavelet,
     "bm3d": bm3d,
     "temporal": temporal,
+    "registered-mean": registered_mean,
     "svt": svt,
     "noise2void": noise2void,
     "tk-r-em": tk_r_em,
     **NOISE2ATOM_METHODS,
 }
-TEMPORAL = {"temporal", "svt"}       # use neighbouring frames: scored for prediction by a causal run
+TEMPORAL = {"temporal", "registered-mean", "svt"}       # use neighbouring frames: scored for prediction by a causal run
 LEARNED = {"noise2void", *NOISE2ATOM_METHODS}  # take a training budget in minutes

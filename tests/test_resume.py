@@ -95,6 +95,13 @@ def test_resumed_chunks_warm_up_on_the_frames_before_them(tmp_path, support_fram
     opts = dict(background="keep", background_frames=support_frames, atom_frames=atom_frames)
     full = tifffile.imread(denoise_to_file(net, stack, tmp_path / "full.tif", chunk_frames=5, **opts))
 
+    done, resumed = _stopped_after_17_frames_and_resumed(net, stack, tmp_path, **opts)
+    assert done == 3
+    np.testing.assert_allclose(resumed, full, atol=1e-5)
+
+
+def _stopped_after_17_frames_and_resumed(net, stack, tmp_path, **opts):
+    """(chunks the stopped run left, the resumed run's output) for a run stopped after 17 frames."""
     seen = []
 
     def stop_after_17(i):
@@ -105,8 +112,27 @@ def test_resumed_chunks_warm_up_on_the_frames_before_them(tmp_path, support_fram
     out = tmp_path / "cut.tif"
     with pytest.raises(KeyboardInterrupt):
         denoise_to_file(net, stack, out, chunk_frames=5, on_frame=stop_after_17, **opts)
-    assert not out.exists() and len(list((tmp_path / "cut.tif.parts").glob("chunk-*.npy"))) == 3
-    resumed = tifffile.imread(denoise_to_file(net, stack, out, chunk_frames=5, resume=True, **opts))
+    assert not out.exists()
+    done = len(list((tmp_path / "cut.tif.parts").glob("chunk-*.npy")))
+    return done, tifffile.imread(denoise_to_file(net, stack, out, chunk_frames=5, resume=True, **opts))
+
+
+@pytest.mark.parametrize("window", [5, 0])
+def test_resumed_chunks_of_atoms_averaged_over_centred_frames_match_one_pass(tmp_path, window):
+    """The atoms averaged over frames before and after each frame: a resumed chunk reads the frames
+    before it and after its run, and gives what one uninterrupted pass (and ``denoise``) gives; a
+    window left at 0 is chosen once, on the series' first frames."""
+    from noise2atom.data.arena import SynthConfig, synthesize
+
+    net = pretrained.load_default()
+    stack = read_stack(_npy(tmp_path / "m.npy", synthesize(SynthConfig(frames=30, size=64, dose=1, seed=4)).noisy))
+    opts = dict(background="remove", atom_window=window)
+    full = tifffile.imread(denoise_to_file(net, stack, tmp_path / "full.tif", chunk_frames=5, **opts))
+    chosen = window or net.choose_atom_window(stack, atom_window=0)
+    np.testing.assert_allclose(full, net.denoise(stack, background="remove", atom_window=chosen), atol=1e-5)
+    assert chosen > 1 and not np.allclose(full, net.denoise(stack, background="remove", atom_window=1), atol=1e-3)
+    done, resumed = _stopped_after_17_frames_and_resumed(net, stack, tmp_path, **opts)
+    assert 1 <= done < 6
     np.testing.assert_allclose(resumed, full, atol=1e-5)
 
 

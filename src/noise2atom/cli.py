@@ -276,6 +276,10 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                 None, help="With --background keep: fit the atoms' brightness once per frame (frame) or over "
                            "Gaussian windows of σ 32 px (local: follows a brightness that changes across the "
                            "field); auto: choose the same way (default: the model's, auto)"),
+            atom_window: Optional[int] = typer.Option(
+                None, help="With --background remove: average the atoms over this many frames centred on each "
+                           "frame (odd), registered for drift; 1: each frame's own; 0: choose 1-13 by the "
+                           "predictive score on the first 16 frames (default: the model's)"),
             tta: Optional[bool] = typer.Option(None, "--tta/--no-tta",
                                                help="Average over the 4 mirror images (4x slower)"),
             device: Optional[str] = typer.Option(None),
@@ -331,7 +335,7 @@ def denoise(input: Path = typer.Argument(..., help="Noisy series (TIFF, DM3/DM4,
                             rescale=rescale, background=background, background_frames=background_frames,
                             background_sigma_px=background_sigma, atom_frames=atom_frames,
                             atom_power=atom_power, atom_brightness=atom_brightness, tta=tta,
-                            precision=precision)
+                            precision=precision, atom_window=atom_window)
     except (InputError, ConfigError, ValueError, RuntimeError, OSError) as exc:
         _fail(exc)
     log.info("wrote %d denoised frames to %s", len(stack), out)
@@ -346,6 +350,9 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
           threshold: float = typer.Option(0.25, min=0.0, max=1.0,
                                           help="Smallest peak height, as a fraction of each frame's range"),
           min_distance: int = typer.Option(2, min=1, help="Smallest distance between two atoms, px"),
+          atom_window: Optional[int] = typer.Option(None, help="With --model: average the atoms over this many "
+                                                         "frames centred on each frame (odd), registered for "
+                                                         "drift; 0: chosen per series (default: the model's)"),
           figure: Optional[Path] = typer.Option(None, help="Figure of the positions over one frame "
                                                            "(default: OUT with .png; a .pdf is written beside it)"),
           figure_frame: int = typer.Option(0, min=0, help="Frame shown in the figure"),
@@ -378,7 +385,8 @@ def atoms(input: Path = typer.Argument(..., help="A denoised series, or a noisy 
             with _progress() as bar:
                 task = bar.add_task("denoise", total=len(stack), info="")
                 frames = np.stack(list(net.denoise_iter(stack.data, name=stack.name, rescale=True, normalization=nz,
-                                                        background="remove", on_frame=lambda i: bar.advance(task))))
+                                                        background="remove", atom_window=atom_window,
+                                                        on_frame=lambda i: bar.advance(task))))
         else:
             frames = stack.data
         table = locate_atoms(frames, threshold=threshold, min_distance_px=min_distance)

@@ -231,7 +231,9 @@ class DenoiseConfig:
     blur from 4, 2.5 or 1.5 px, the atoms' window from 1, 2, 4 or 8, their power from 1, 1.5 or 2,
     their brightness per frame or local. Model files written before these could be chosen hold the
     settings they were saved with (σ 4 px; 4 frames in the presets); those written before
-    ``atom_power`` or ``atom_brightness`` existed choose them.
+    ``atom_power`` or ``atom_brightness`` existed choose them. ``atom_window`` (``"remove"`` only)
+    averages the atoms over that many frames centred on each frame, registered for drift (odd; 1:
+    each frame's own atoms; 0: chosen per series, :mod:`noise2atom.denoise.window`).
     """
 
     tile_px: int = 128
@@ -244,9 +246,12 @@ class DenoiseConfig:
     atom_frames: int = 0
     atom_power: float = 0.0
     atom_brightness: str = "auto"
+    atom_window: int = 0
 
     def validate(self) -> None:
         _check(self.tile_px >= 32, f"denoise.tile_px={self.tile_px} must be >= 32")
+        _check(self.atom_window == 0 or (self.atom_window >= 1 and self.atom_window % 2 == 1),
+               f"denoise.atom_window={self.atom_window} must be odd (centred on each frame) or 0 (chosen per series)")
         _check(0 <= self.overlap_px < self.tile_px // 2 + 1,
                f"denoise.overlap_px={self.overlap_px} must be in [0, tile_px/2] (tile_px={self.tile_px})")
         _check(self.batch_size >= 1, f"denoise.batch_size={self.batch_size} must be >= 1")

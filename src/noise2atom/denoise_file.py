@@ -178,11 +178,24 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         options = {**options, **wanted.to_options()}
         if record is not None:  # what the output used, in its processing record
             record = {**record, **wanted.to_options()}
+    window = model.atom_window_option(options.get("atom_window"), background)
+    if window == 0:  # chosen once on the series' first frames too, for every chunk alike
+        pick = {k: options[k] for k in ("tile_px", "overlap_px", "batch_size", "tta", "precision") if k in options}
+        head = np.asarray(stack.data[:CHOOSE_FRAMES], dtype=np.float32)
+        log.info("%s: choosing over how many frames the atoms are averaged, on the first %d frames",
+                 stack.name, len(head))
+        window = model.choose_atom_window(head, atom_window=0, normalization=nz, name=stack.name, **pick)
+        log.info("%s: the atoms averaged over %d frame(s) centred on each, registered for drift", stack.name, window)
+    if background == "remove":
+        options = {**options, "atom_window": window}
+        if record is not None:
+            record = {**record, "atom_window": window}
+    half = window // 2
     # the first output of a resumed chunk needs its context frames, and (with "keep") the support's past
     # frames, each of whose residuals holds atoms averaged over the atoms' past frames, whose own
     # outputs need their context frames too
     warm = model.config.model.context_frames + (wanted.frames - 1 + wanted.atom_frames - 1 if background == "keep"
-                                                else 0)
+                                                else half)
     manifest = {"noise2atom_version": __version__, "input": _input_identity(stack), "frames": n,
                 "frame_shape": list(stack.data.shape[1:]), "model": model_fingerprint(model),
                 "normalization": nz.to_dict(), "chunk_frames": chunk_frames, "format": out.suffix.lower(),
@@ -197,12 +210,15 @@ def denoise_to_file(model, stack: Stack, out: str | Path, *, chunk_frames: int =
         for first, last in _runs(todo):  # consecutive missing chunks are denoised in one pass
             start, stop = first * chunk_frames, min(n, (last + 1) * chunk_frames)
             lead = min(warm, start)
-            outputs = model.denoise_iter(_frames(stack.data, start - lead, stop), name=stack.name,
+            # the atoms' window needs the frames after the run's last one too (read, not written)
+            outputs = model.denoise_iter(_frames(stack.data, start - lead, min(n, stop + half)), name=stack.name,
                                          normalization=nz, **options)
             chunk, index = [], first
             for j, frame in enumerate(outputs):
                 if j < lead:
                     continue
+                if index > last:
+                    break
                 chunk.append(frame)
                 if on_frame:
                     on_frame(start - lead + j)

@@ -25,6 +25,7 @@ from .config import ATOM_BRIGHTNESS_MODES, BACKGROUND_MODES, ConfigError, RunCon
 from .data.normalize import Normalization
 from .data.pairs import measure_drift
 from .data.patches import causal_stacks, central_crop, sample_frame_indices
+from .denoise.window import AtomWindow, best_atom_window
 from .denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES,
                                  CHOOSE_PX, DEFAULT_SIGMA_PX, SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES,
                                  SupportSettings)
@@ -307,7 +308,8 @@ class Noise2Atom:
                      background_frames: int | None = None, atom_frames: int | None = None,
                      background_sigma_px: float | None = None, atom_power: float | None = None,
                      atom_brightness: str | None = None, on_frame: Callable[[int], None] | None = None,
-                     normalization: Normalization | None = None, precision: str = "fp32"):
+                     normalization: Normalization | None = None, precision: str = "fp32",
+                     atom_window: int | None = None):
         """Denoise frames lazily: yields (Y, X) float32 frames in [0, 1] (or input units if ``rescale``).
 
         ``frames`` is any iterable of (Y, X) arrays in the input's units. ``tile_px=-1`` uses the
@@ -320,7 +322,11 @@ class Noise2Atom:
         comes after them) default to the model's ``denoise`` configuration.
         ``normalization`` defaults to :meth:`normalization_for` (a :attr:`generic` model then needs
         ``frames`` as one array). ``precision`` ``"bf16"``/``"fp16"`` runs the network under
-        autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`).
+        autocast (GPU; :func:`noise2atom.denoise.inference.run_tiles`). ``atom_window``
+        (``"remove"`` only): the atoms averaged over that many frames centred on each frame, registered
+        for drift (:class:`noise2atom.denoise.window.AtomWindow`; odd; 1: each frame's own), 0: chosen
+        on the first 16 frames (:meth:`choose_atom_window`); each frame's output then comes once the
+        ``atom_window // 2`` frames after it have been read.
         """
         if normalization is None:
             if self.generic and not (isinstance(frames, (np.ndarray, LazyFrames)) and frames.ndim in (2, 3)):
@@ -336,12 +342,14 @@ class Noise2Atom:
                                       atom_brightness)
         if background not in BACKGROUND_MODES:
             raise ConfigError(f"background={background!r} must be one of {', '.join(BACKGROUND_MODES)}")
+        window = self.atom_window_option(atom_window, background)
         if tile is not None and (tile % self.config.model.size_multiple or tile < 32):
             raise ConfigError(f"tile_px={tile} must be a multiple of {self.config.model.size_multiple} and >= 32")
         if tile is not None and not 0 <= overlap <= tile // 2:
             raise ConfigError(f"overlap_px={overlap} must be in [0, tile_px/2] (tile_px={tile})")
         nz = normalization
         raw_frames: deque[np.ndarray] = deque()  # the raw frames whose output is still to come
+        hold_raw = background == "keep" or window == 0
 
         def checked():
             for i, f in enumerate(frames):
@@ -350,7 +358,7 @@ class Noise2Atom:
                     raise InputError(f"{name}: frame {i} has shape {f.shape}, expected a 2-D image")
                 if not np.isfinite(f).all():
                     raise InputError(f"{name}: frame {i} contains NaN or Inf pixels")
-                if background == "keep":
+                if hold_raw:  # for the support, or for choosing the atoms' window
                     raw_frames.append(f)
                 yield nz.forward(f)
 
@@ -360,8 +368,20 @@ class Noise2Atom:
                                  batch_size=batch_size or self.default_batch(),
                                  size_multiple=self.config.model.size_multiple, device=self.device,
                                  tta=tta, on_frame=on_frame, precision=precision)
-        if background == "remove":
+        if background == "remove" and window == 1:
             for out in outputs:
+                yield nz.inverse(out) if rescale else out
+            return
+        if background == "remove":
+            if window == 0:  # the first frames' atoms choose, then go out like the rest
+                head = list(itertools.islice(outputs, CHOOSE_FRAMES))
+                raws = [raw_frames.popleft() for _ in head]
+                hold_raw = False  # the raw frames are not needed after the choice
+                raw_frames.clear()
+                window = best_atom_window(raws, head)
+                log.debug("%s: atoms averaged over %d frame(s)", name, window)
+                outputs = itertools.chain(head, outputs)
+            for out in AtomWindow(window).run(outputs):
                 yield nz.inverse(out) if rescale else out
             return
         pairs = ((raw_frames.popleft(), out) for out in outputs)
@@ -377,6 +397,39 @@ class Noise2Atom:
         for raw, out in pairs:
             full = support.add(raw, out)  # input units
             yield full if rescale else (nz.forward(full) + 1.0) * 0.5
+
+    def atom_window_option(self, atom_window: int | None, background: str | None = None) -> int:
+        """The atoms' window given, or the model's (``denoise.atom_window``), checked: odd, or 0 (to be
+        chosen per series); always 1 with ``background="keep"``, which averages its atoms over past
+        frames only (``atom_frames``)."""
+        background = self.config.denoise.background if background is None else background
+        if background == "keep":
+            if atom_window not in (None, 0, 1):
+                raise ConfigError(f"atom_window={atom_window} is for background 'remove'; with 'keep' the atoms "
+                                  "are averaged over past frames by atom_frames")
+            return 1
+        window = self.config.denoise.atom_window if atom_window is None else int(atom_window)
+        if window != 0 and (window < 1 or window % 2 == 0):
+            raise ConfigError(f"atom_window={window} must be odd (centred on each frame) or 0 (chosen per series)")
+        return window
+
+    def choose_atom_window(self, frames, *, atom_window: int = 0, normalization: Normalization | None = None,
+                           name: str = "array", **options) -> int:
+        """The atoms' window (``background="remove"``) for this series: ``atom_window`` 0 (the default
+        here) chooses among :data:`~noise2atom.denoise.window.ATOM_WINDOW_CHOICES` by the predictive
+        score of windows that leave the next frame out, on the series' first 16 frames
+        (:func:`~noise2atom.denoise.window.best_atom_window`); any other value is returned checked;
+        ``None``: the model's. ``frames`` and ``options`` as :meth:`choose_support`."""
+        window = self.atom_window_option(atom_window, "remove")
+        if window != 0:
+            return window
+        if normalization is None:
+            stack = as_stack(frames)
+            normalization, frames, name = self.input_normalization(stack), stack.data, stack.name
+        head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
+        atoms = list(self.denoise_iter(head, background="remove", atom_window=1, normalization=normalization,
+                                       name=name, **options))
+        return best_atom_window(head, atoms)
 
     def support_options(self, background_frames=None, background_sigma_px=None,
                          atom_frames=None, atom_power=None, atom_brightness=None) -> SupportSettings:
@@ -423,7 +476,7 @@ class Noise2Atom:
             stack = as_stack(frames)
             normalization, frames, name = self.input_normalization(stack), stack.data, stack.name
         head = [np.asarray(f, dtype=np.float32) for f in itertools.islice(iter(frames), CHOOSE_FRAMES)]
-        atoms = list(self.denoise_iter(head, background="remove", normalization=normalization, name=name,
+        atoms = list(self.denoise_iter(head, background="remove", atom_window=1, normalization=normalization, name=name,
                                        **options))
         return best_support(head, atoms, frames=wanted.frames, sigma_px=wanted.sigma_px,
                             atom_frames=wanted.atom_frames, atom_power=wanted.atom_power,
@@ -434,7 +487,7 @@ class Noise2Atom:
                 background: str | None = None, background_frames: int | None = None,
                 atom_frames: int | None = None, background_sigma_px: float | None = None,
                 atom_power: float | None = None, atom_brightness: str | None = None,
-                on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+                on_frame: Callable[[int], None] | None = None, atom_window: int | None = None) -> np.ndarray:
         """Denoise a series (path, array (T, Y, X) or (Y, X), or Stack); options as :meth:`denoise_iter`.
 
         Returns
@@ -448,7 +501,7 @@ class Noise2Atom:
                                      background_frames=background_frames, atom_frames=atom_frames,
                                      background_sigma_px=background_sigma_px, atom_power=atom_power,
                                      atom_brightness=atom_brightness, on_frame=on_frame,
-                                     normalization=nz))
+                                     normalization=nz, atom_window=atom_window))
         return np.stack(out)
 
     # -- persistence ---------------------------------------------------------------------------

@@ -347,13 +347,16 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
 
 
 def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, minutes: float = 1.0,
-                       preset: str = "small", **_) -> Output:
+                       preset: str = "small", causal: bool = False, **_) -> Output:
     """This package as an arena method: the model of ``start`` (:func:`_noise2atom_model`; trained once
     per series and budget, shared by the outputs), denoised with ``background`` ``"remove"`` (atoms
-    alone) or ``"keep"`` (atoms on the input's smooth support)."""
+    alone, averaged over the model's window of frames centred on each: with ``causal``, each frame's
+    own atoms, which see no later frame) or ``"keep"`` (atoms on the input's smooth support)."""
     model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
     if background == "remove":
-        return Output(model.denoise(noisy, background="remove"), params, fit)
+        window = 1 if causal else model.choose_atom_window(noisy, atom_window=None)
+        return Output(model.denoise(noisy, background="remove", atom_window=window),
+                      {**params, "atom_window": window}, fit)
     # the support's settings, chosen on the series as denoise does, and then given to it: the row
     # records the settings its output used
     settings = model.choose_support(noisy).to_options()
@@ -437,5 +440,7 @@ METHODS: dict[str, Callable[..., Output]] = {
     "tk-r-em": tk_r_em,
     **NOISE2ATOM_METHODS,
 }
-TEMPORAL = {"temporal", "registered-mean", "svt"}       # use neighbouring frames: scored for prediction by a causal run
+#: use neighbouring frames: scored for prediction by a causal run (noise2atom's atoms alone: averaged
+#: over frames after each one, denoise's atom_window)
+TEMPORAL = {"temporal", "registered-mean", "svt", *(m for m in NOISE2ATOM_METHODS if not m.endswith("-support"))}
 LEARNED = {"noise2void", *NOISE2ATOM_METHODS}  # take a training budget in minutes

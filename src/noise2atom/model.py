@@ -349,7 +349,9 @@ class Noise2Atom:
             raise ConfigError(f"overlap_px={overlap} must be in [0, tile_px/2] (tile_px={tile})")
         nz = normalization
         raw_frames: deque[np.ndarray] = deque()  # the raw frames whose output is still to come
-        hold_raw = background == "keep" or window == 0
+        # checked() holds each raw frame while this is on: for the support, or for choosing the atoms'
+        # window (switched off once the window is chosen)
+        hold_raw = {"on": background == "keep" or window == 0}
 
         def checked():
             for i, f in enumerate(frames):
@@ -358,7 +360,7 @@ class Noise2Atom:
                     raise InputError(f"{name}: frame {i} has shape {f.shape}, expected a 2-D image")
                 if not np.isfinite(f).all():
                     raise InputError(f"{name}: frame {i} contains NaN or Inf pixels")
-                if hold_raw:  # for the support, or for choosing the atoms' window
+                if hold_raw["on"]:
                     raw_frames.append(f)
                 yield nz.forward(f)
 
@@ -376,7 +378,7 @@ class Noise2Atom:
             if window == 0:  # the first frames' atoms choose, then go out like the rest
                 head = list(itertools.islice(outputs, CHOOSE_FRAMES))
                 raws = [raw_frames.popleft() for _ in head]
-                hold_raw = False  # the raw frames are not needed after the choice
+                hold_raw["on"] = False  # the raw frames are not needed after the choice
                 raw_frames.clear()
                 window = best_atom_window(raws, head)
                 log.debug("%s: atoms averaged over %d frame(s)", name, window)

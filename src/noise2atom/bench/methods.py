@@ -127,20 +127,15 @@ def registered_mean(noisy, *, causal: bool = False, param=None, **_):
     ``--background keep`` registers its support), blurred by ``sigma_px``; ``param`` = (frames,
     sigma_px), or both chosen by the predictive score with the causal window."""
     from ..data.pairs import measure_drift
-    from ..denoise.background import shift_linear
+    from ..denoise.window import registered_means
 
     t0 = time.perf_counter()
     x = np.asarray(noisy, dtype=np.float64)
-    # frame n's content at p sits at p + where[n] in frame 0
-    where = np.concatenate([np.zeros((1, 2)), np.cumsum(measure_drift(x), axis=0)])[: len(x)]
+    steps = measure_drift(x)
 
     def mean(k, causal_):
         lo_off, hi_off = (k - 1, 0) if causal_ else (k // 2, k // 2)
-        out = np.empty_like(x)
-        for n in range(len(x)):
-            js = range(max(n - lo_off, 0), min(n + hi_off, len(x) - 1) + 1)
-            out[n] = np.mean([x[j] if j == n else shift_linear(x[j], where[j] - where[n]) for j in js], axis=0)
-        return out
+        return registered_means(x, steps, lambda n: range(max(n - lo_off, 0), min(n + hi_off, len(x) - 1) + 1))
 
     def make(p, causal_):
         k, s = p

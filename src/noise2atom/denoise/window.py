@@ -19,7 +19,7 @@ lag. With ``frames`` = 1 it is the network's output, unchanged.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -47,6 +47,18 @@ def _moved_onto(atoms: list, steps: list, j: int, n: int) -> np.ndarray:
     lo, hi = min(j, n), max(j, n)
     between = np.sum(np.stack(steps[lo + 1:hi + 1]), axis=0)
     return shift_linear(atoms[j], between if j > n else -between)
+
+
+def registered_means(frames: np.ndarray, steps, members: Callable[[int], Iterable[int]]) -> np.ndarray:
+    """For each frame n, the mean of the frames ``members(n)`` (indices into ``frames``), each moved
+    onto frame n's grid by the drift between them (``steps``: the T - 1 drifts between consecutive
+    frames, as :func:`~noise2atom.data.pairs.measure_drift` gives). The batch form of what
+    :class:`AtomWindow` streams; the arena's ``registered-mean`` rival uses it on the raw frames.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    s = [np.zeros(2)] + [np.asarray(v, dtype=np.float64) for v in steps]
+    return np.stack([np.mean([_moved_onto(frames, s, j, n) for j in members(n)], axis=0)
+                     for n in range(len(frames))])
 
 
 class AtomWindow:
@@ -119,13 +131,10 @@ def blind_window_score(raw: np.ndarray, atoms: np.ndarray, frames: int, steps: n
     atoms = np.asarray(atoms, dtype=np.float64)
     if steps is None:
         steps = measure_drift(atoms, REGISTER_SIGMA_PX)
-    s = [np.zeros(2)] + [np.asarray(v, dtype=np.float64) for v in steps]
     n_frames = len(raw)
-    out = []
-    for n in range(n_frames):
-        js = [j for j in range(max(n - h, 0), min(n + h + (1 if h else 0), n_frames - 1) + 1) if j != n + 1]
-        out.append(np.mean([_moved_onto(atoms, s, j, n) for j in js], axis=0))
-    return predictive_r2(np.stack(out), raw)
+    out = registered_means(atoms, steps, lambda n: [
+        j for j in range(max(n - h, 0), min(n + h + (1 if h else 0), n_frames - 1) + 1) if j != n + 1])
+    return predictive_r2(out, raw)
 
 
 #: windows whose score is within this fraction of the best count as tied, and ties go to fewer frames

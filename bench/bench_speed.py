@@ -2,7 +2,7 @@
 
     python bench/bench_speed.py [--device cpu|cuda] [--presets small,paper] [--sizes 128,512,1024,2048]
                                 [--precisions fp32[,bf16]] [--tiles preset[,256,512]] [--batches preset[,32]]
-                                [--variants eager[,channels_last,compile]]
+                                [--variants eager[,channels_last,compile]] [--atom-windows model[,1,0,13]]
                                 [--repeats 3] [--seconds 3] [--train-steps 10]
                                 [--baselines bm3d,noise2void] [--threads 2] [--json out.json]
 
@@ -15,6 +15,13 @@ only with trained weights). ``--variants`` runs the same network in other forms:
 (weights and every input in the NHWC memory layout) and ``compile`` (``Noise2Atom.compile()``, what
 ``denoise --compile`` runs: ``torch.compile``, default mode; its up-front compile is timed apart as
 ``compile_s``).
+``--atom-windows`` times the atoms' window of ``--background remove`` (``denoise --atom-window``):
+``model`` is the model's own setting (the CLI's default), 1 each frame's own atoms, an odd K the
+atoms averaged over K registered frames, 0 the window chosen per series (its choice on the first 16
+frames falls in every timed pass; the choice alone, on 16 frames' atoms, is timed apart as
+``choose_s``, and the window it took is ``chosen``; the window alone, on the network's atoms of the
+pass's frames, is timed apart as ``window_ms_per_frame``, steadier than the difference of two
+rows' frames/s). Output differences are taken between rows of the same window only.
 Each figure is the median over ``--repeats`` timed passes after one warm-up pass; a pass is as many
 frames as take about ``--seconds``. Every row after the first of a preset and size gives the largest
 absolute difference and the PSNR of its output against the first row's (float32 and the preset's
@@ -61,6 +68,35 @@ def _sync(torch, device):
         torch.cuda.synchronize(device)
 
 
+def _choice_cost(model, size: int, nz) -> dict:
+    """The per-series choice of the atoms' window alone, on the first 16 frames of the same movie (the
+    network's atoms of them given): its seconds and the window it took."""
+    from noise2atom.data.arena import SynthConfig, synthesize
+    from noise2atom.denoise.window import best_atom_window
+    from noise2atom.model import CHOOSE_FRAMES
+
+    raw = synthesize(SynthConfig(frames=CHOOSE_FRAMES, size=size, dose=2.0, seed=size)).noisy
+    atoms = np.stack(list(model.denoise_iter(raw, normalization=nz, atom_window=1)))
+    t = time.perf_counter()
+    chosen = best_atom_window(raw, atoms)
+    return {"choose_s": round(time.perf_counter() - t, 3), "chosen": chosen}
+
+
+def _window_ms(model, frames, nz, k: int, repeats: int) -> float:
+    """Milliseconds per frame of the atoms' window of ``k`` frames alone (registration and the
+    registered mean; ``noise2atom.denoise.window.AtomWindow``), median over ``repeats`` passes."""
+    from noise2atom.denoise.window import AtomWindow
+
+    atoms = list(model.denoise_iter(frames, normalization=nz, atom_window=1, rescale=False))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _out in AtomWindow(k).run(atoms):
+            pass
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times) / len(atoms)
+
+
 def denoise_rows(args, torch, device) -> list[dict]:
     from noise2atom import Noise2Atom, preset_config
     from noise2atom.data.arena import SynthConfig, synthesize
@@ -102,7 +138,7 @@ def denoise_rows(args, torch, device) -> list[dict]:
             per = max((time.perf_counter() - t) / 2, 1e-4)
             n = int(np.clip(args.seconds / per, 4, 2000))
             frames = synthesize(SynthConfig(frames=n, size=size, dose=2.0, seed=size)).noisy
-            ref = None
+            refs: dict = {}  # per atoms' window: the first setting's output
             eager_net = model.s2c
             for variant, precision in ((v, p) for v in args.variants for p in args.precisions):
                 model.s2c = channels_last(eager_net) if variant == "channels_last" else eager_net
@@ -121,28 +157,38 @@ def denoise_rows(args, torch, device) -> list[dict]:
                         if device.type == "cuda":
                             torch.cuda.reset_peak_memory_stats(device)
 
-                        def run():
-                            out = list(model.denoise_iter(frames, precision=precision, tile_px=tile_px, normalization=nz,
-                                                          overlap_px=tile_px // 4, batch_size=batch_n))
-                            _sync(torch, device)
-                            return out
+                        for window in args.atom_windows:
+                            aw = None if window == "model" else int(window)
 
-                        fps = _median_rate(run, n, args.repeats)
-                        row = {"what": "denoise", "preset": preset, **({"model": label} if label else {}),
-                               "size": size, "variant": variant, "precision": precision,
-                               **({"compile_s": round(compile_s, 1)} if variant == "compile" else {}),
-                               "tile": tile_px, "batch": batch_n, "frames_per_pass": n,
-                               "frames_per_s": round(fps, 2), "peak_mb": round(_peak_mb(torch, device), 1)}
-                        out = np.stack(run()[: min(n, 8)])
-                        if ref is None:
-                            ref = out  # the first setting (fp32 and the preset's tiles when listed first)
-                        else:
-                            diff = np.abs(out - ref[: len(out)])
-                            mse = float(np.mean(diff ** 2))
-                            row["max_abs_diff_vs_first"] = float(diff.max())
-                            row["psnr_vs_first_db"] = round(10 * np.log10(1.0 / mse), 2) if mse > 0 else float("inf")
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
+                            def run():
+                                out = list(model.denoise_iter(
+                                    frames, precision=precision, tile_px=tile_px, normalization=nz,
+                                    overlap_px=tile_px // 4, batch_size=batch_n, atom_window=aw))
+                                _sync(torch, device)
+                                return out
+
+                            fps = _median_rate(run, n, args.repeats)
+                            row = {"what": "denoise", "preset": preset, **({"model": label} if label else {}),
+                                   "size": size, "variant": variant, "precision": precision,
+                                   **({"compile_s": round(compile_s, 1)} if variant == "compile" else {}),
+                                   "tile": tile_px, "batch": batch_n,
+                                   "atom_window": model.atom_window_option(aw), "frames_per_pass": n,
+                                   "frames_per_s": round(fps, 2), "peak_mb": round(_peak_mb(torch, device), 1)}
+                            if row["atom_window"] == 0:
+                                row.update(_choice_cost(model, size, nz))
+                            k = row.get("chosen", row["atom_window"])
+                            if k > 1:  # the window alone, on the network's atoms of the same frames
+                                row["window_ms_per_frame"] = round(_window_ms(model, frames, nz, k, args.repeats), 2)
+                            out = np.stack(run()[: min(n, 8)])
+                            if window not in refs:
+                                refs[window] = out  # the first setting (fp32 and the preset's tiles when listed first)
+                            else:
+                                diff = np.abs(out - refs[window][: len(out)])
+                                mse = float(np.mean(diff ** 2))
+                                row["max_abs_diff_vs_first"] = float(diff.max())
+                                row["psnr_vs_first_db"] = round(10 * np.log10(1.0 / mse), 2) if mse > 0 else float("inf")
+                            rows.append(row)
+                            print(json.dumps(row), flush=True)
             model.s2c, model._compiled = eager_net, None
     return rows
 
@@ -228,6 +274,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="128,512,1024,2048")
     ap.add_argument("--precisions", default="fp32")
     ap.add_argument("--variants", default="eager", help="eager, channels_last, compile (comma-separated)")
+    ap.add_argument("--atom-windows", default="model", help="model, 1, 0 (chosen) or an odd K (comma-separated)")
     ap.add_argument("--tiles", default="preset")
     ap.add_argument("--batches", default="preset")
     ap.add_argument("--repeats", type=int, default=3)
@@ -247,6 +294,7 @@ def main() -> None:
     args.precisions = [p for p in args.precisions.split(",") if p]
     args.variants = [v for v in args.variants.split(",") if v]
     args.tiles = [t for t in args.tiles.split(",") if t]
+    args.atom_windows = [w for w in args.atom_windows.split(",") if w]
     args.batches = [b for b in args.batches.split(",") if b]
     args.baselines = [b for b in args.baselines.split(",") if b]
     machine = {"date": datetime.date.today().isoformat(), "device": str(device),

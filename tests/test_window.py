@@ -109,3 +109,33 @@ def test_a_longer_window_must_predict_better_not_as_well(monkeypatch):
                              ({1: 0.10, 3: 0.09, 5: 0.08, 7: 0.07}, 1)):
         monkeypatch.setattr(w, "blind_window_score", lambda r, a, k, s=None, sc=scores: sc[k])
         assert w.best_atom_window(raw, atoms, choices=(1, 3, 5, 7)) == expected
+
+
+def test_registration_runs_numpys_blas_on_one_thread_and_restores_it(monkeypatch):
+    """frame_shift's sub-pixel step runs between the network's frames: with numpy's BLAS on several
+    threads it fought torch's threads for the cores (bench/bench_speed.py --atom-windows). Inside it
+    BLAS has one thread; afterwards the caller's setting is back; the shift found is unchanged."""
+    import skimage.registration
+    from threadpoolctl import threadpool_info
+
+    from noise2atom.data import pairs
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    _, raw = _field(frames=2, step=(2, -1))
+    smooth = gaussian_filter(raw, (0, 2, 2))
+    shift = pairs.frame_shift(smooth[0], smooth[1])
+    np.testing.assert_allclose(shift, [2, -1], atol=0.3)
+    seen = []
+    real = skimage.registration.phase_cross_correlation
+
+    def spy(*a, **k):
+        seen.append(blas_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(skimage.registration, "phase_cross_correlation", spy)
+    assert np.array_equal(pairs.frame_shift(smooth[0], smooth[1]), shift)
+    assert seen and before and all(n == 1 for n in seen[0])
+    assert blas_threads() == before

@@ -28,6 +28,7 @@ frames, so that Ms2c learns to use the past where it agrees with the present.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, grey_opening
@@ -162,13 +163,26 @@ def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2
     return NoiseFit(gain, offset, rho, var, height), bg
 
 
+@lru_cache(maxsize=1)
+def _blas_threads():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def frame_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     """(dy, dx): ``current``'s content at p sits at p + (dy, dx) in ``previous`` (phase correlation,
-    to 0.1 px; give it smoothed frames)."""
+    to 0.1 px; give it smoothed frames).
+
+    numpy's BLAS runs on one thread here: the sub-pixel step's small matrix products, split over
+    threads between the network's frames, fought torch's threads for the cores (on 2 CPU cores the
+    fast model's 128² frames took ~10 ms more each with the atoms' window; ~2 ms with one BLAS
+    thread, ``bench/bench_speed.py --atom-windows``)."""
     from skimage.registration import phase_cross_correlation
 
-    return np.asarray(phase_cross_correlation(previous, current, upsample_factor=10, normalization=None)[0],
-                      dtype=np.float64)
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        shift = phase_cross_correlation(previous, current, upsample_factor=10, normalization=None)[0]
+    return np.asarray(shift, dtype=np.float64)
 
 
 def measure_drift(raw: np.ndarray, smooth_px: float = 2.0) -> np.ndarray:

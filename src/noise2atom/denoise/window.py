@@ -49,6 +49,11 @@ def _moved_onto(atoms: list, steps: list, j: int, n: int) -> np.ndarray:
     return shift_linear(atoms[j], between if j > n else -between)
 
 
+def _mean_onto(frames, steps: list, n: int, js: Iterable[int]) -> np.ndarray:
+    """The mean of frames ``js``, each moved onto frame n's grid (indices into ``frames`` and ``steps``)."""
+    return np.mean([_moved_onto(frames, steps, j, n) for j in js], axis=0)
+
+
 def registered_means(frames: np.ndarray, steps, members: Callable[[int], Iterable[int]]) -> np.ndarray:
     """For each frame n, the mean of the frames ``members(n)`` (indices into ``frames``), each moved
     onto frame n's grid by the drift between them (``steps``: the T - 1 drifts between consecutive
@@ -57,8 +62,7 @@ def registered_means(frames: np.ndarray, steps, members: Callable[[int], Iterabl
     """
     frames = np.asarray(frames, dtype=np.float64)
     s = [np.zeros(2)] + [np.asarray(v, dtype=np.float64) for v in steps]
-    return np.stack([np.mean([_moved_onto(frames, s, j, n) for j in members(n)], axis=0)
-                     for n in range(len(frames))])
+    return np.stack([_mean_onto(frames, s, n, members(n)) for n in range(len(frames))])
 
 
 class AtomWindow:
@@ -110,8 +114,8 @@ class AtomWindow:
 
     def _mean(self, atoms, steps, first: int, n: int, last: int) -> np.ndarray:
         a, s = list(atoms), list(steps)
-        js = range(max(n - self.half, first), min(n + self.half, last) + 1)
-        return np.mean([_moved_onto(a, s, j - first, n - first) for j in js], axis=0).astype(np.float32)
+        js = range(max(n - self.half, first) - first, min(n + self.half, last) - first + 1)
+        return _mean_onto(a, s, n - first, js).astype(np.float32)
 
 
 def blind_window_score(raw: np.ndarray, atoms: np.ndarray, frames: int, steps: np.ndarray | None = None) -> float:

@@ -176,8 +176,9 @@ def frame_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
 
     numpy's BLAS runs on one thread here: the sub-pixel step's small matrix products, split over
     threads between the network's frames, fought torch's threads for the cores (on 2 CPU cores the
-    fast model's 128² frames took ~10 ms more each with the atoms' window; ~2 ms with one BLAS
-    thread, ``bench/bench_speed.py --atom-windows``)."""
+    fast model's 128² frames took ~11 ms more each with the atoms' window, which alone costs ~2 ms;
+    with one BLAS thread the difference is within noise: ``bench/bench_speed.py --atom-windows``,
+    docs/performance.md)."""
     from skimage.registration import phase_cross_correlation
 
     with _blas_threads().limit(limits=1, user_api="blas"):

@@ -1,11 +1,14 @@
 """What averaging the atoms over frames around each (``denoise --atom-window``) does to atom F1 on the arena.
 
-    python bench/atom_window.py [--size 128] [--seeds 0,1,2] [--start tuned|default] [--out rows.json]
-    python bench/atom_window.py --summary rows.json [rows2.json ...]
+    python bench/atom_window.py [--size 128] [--seeds 0,1,2] [--start tuned|default] [--minutes 4]
+                                [--movies 0.5e,1e,...] [--out rows.json]
+    python bench/atom_window.py --summary rows.json [rows2.json ...]   (a later file's row replaces an
+                                                                       earlier one of the same movie, seed and start)
 
 For each arena movie (0.5, 1, 2, 5 e⁻/px and 0.5 e⁻/px with a 0.5 gradient; 20 frames), the model of
 ``--start`` (``default``: the pretrained default as it is; ``tuned``: fine-tuned on the movie for 300
-pair steps, ``noise2atom train``'s default start) denoises the movie with the atoms alone, three ways:
+pair steps, ``noise2atom train``'s default start, within ``--minutes`` (4): fewer where the machine is slower
+or busy, as each row's ``steps`` says) denoises the movie with the atoms alone, three ways:
 each frame's own atoms (``atom_window=1``, the package before 2026-12-06), the window chosen per
 series (``atom_window=0``: :func:`noise2atom.denoise.window.best_atom_window` on the first 16 frames)
 and a fixed 5-frame window. Printed and written: the atom F1 of each (the arena's protocol: best of
@@ -22,7 +25,7 @@ import time
 import numpy as np
 
 
-def run(size: int, seeds, start: str) -> list[dict]:
+def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None) -> list[dict]:
     from noise2atom.bench.methods import _noise2atom_model
     from noise2atom.bench.run import BenchSpec, best_f1, datasets
     from noise2atom.data.arena import synthesize
@@ -31,9 +34,11 @@ def run(size: int, seeds, start: str) -> list[dict]:
     for seed in seeds:
         spec = BenchSpec(doses=(0.5, 1, 2, 5), size=size, frames=20, gradient=0.5, seed=seed)
         for name, cfg in datasets(spec):
+            if movies and name.split("px-", 1)[1] not in movies:
+                continue
             movie = synthesize(cfg)
             t0 = time.perf_counter()
-            model, params, _ = _noise2atom_model(movie.noisy, seed, 4, "small", start)
+            model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
             k = model.choose_atom_window(movie.noisy, atom_window=0)
             row = {"dataset": name, "seed": seed, "start": start, "window": k, "steps": params.get("steps")}
             for kk in sorted({1, k, 5}):
@@ -66,13 +71,17 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--start", default="tuned", choices=("tuned", "default"))
+    ap.add_argument("--minutes", type=float, default=4.0, help="the fine-tune's time limit per movie")
+    ap.add_argument("--movies", help="only these movies, e.g. 0.5e,1e,0.5e-gradient (default: all five)")
     ap.add_argument("--out")
     ap.add_argument("--summary", nargs="+", help="rows written by earlier runs: print the table only")
     a = ap.parse_args(argv)
     if a.summary:
-        rows = [r for path in a.summary for r in json.load(open(path))]
+        latest = {(r["start"], r["dataset"], r["seed"]): r for path in a.summary for r in json.load(open(path))}
+        rows = list(latest.values())
     else:
-        rows = run(a.size, [int(s) for s in a.seeds.split(",")], a.start)
+        movies = set(a.movies.split(",")) if a.movies else None
+        rows = run(a.size, [int(s) for s in a.seeds.split(",")], a.start, a.minutes, movies)
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(rows, f, indent=1)

@@ -1,7 +1,7 @@
 """What averaging the atoms over frames around each (``denoise --atom-window``) does to atom F1 on the arena.
 
     python bench/atom_window.py [--size 128] [--seeds 0,1,2] [--start tuned|default] [--minutes 4]
-                                [--movies 0.5e,1e,...] [--out rows.json]
+                                [--movies 0.5e,1e,...] [--schedule constant|cosine] [--out rows.json]
     python bench/atom_window.py --summary rows.json [rows2.json ...]   (a later file's row replaces an
                                                                        earlier one of the same movie, seed and start)
 
@@ -11,7 +11,9 @@ pair steps, ``noise2atom train``'s default start, within ``--minutes`` (4): fewe
 or busy, as each row's ``steps`` says) denoises the movie with the atoms alone, three ways:
 each frame's own atoms (``atom_window=1``, the package before 2026-12-06), the window chosen per
 series (``atom_window=0``: :func:`noise2atom.denoise.window.best_atom_window` on the first 16 frames)
-and a fixed 5-frame window. Printed and written: the atom F1 of each (the arena's protocol: best of
+and a fixed 5-frame window. ``--schedule`` fine-tunes with that pair learning-rate schedule
+(``train.pair_lr_schedule``) instead of the pretrained default's own; rows with it are keyed
+``tuned-<schedule>``. Printed and written: the atom F1 of each (the arena's protocol: best of
 the detection thresholds, matched within 1.5 px) and the window chosen. ``--summary`` prints the
 means and standard deviations over seeds per movie from written rows.
 """
@@ -25,7 +27,24 @@ import time
 import numpy as np
 
 
-def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None) -> list[dict]:
+def _tuned(noisy, seed: int, minutes: float, schedule: str):
+    """The pretrained default fine-tuned on ``noisy`` as ``noise2atom train`` does, with this pair
+    learning-rate schedule: (model, params)."""
+    import tempfile
+
+    from noise2atom.model import Noise2Atom
+    from noise2atom.pretrained import FINETUNE_STEPS, finetune_config, load_default
+
+    init = load_default()
+    config = finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS).with_updates(
+        train={"pair_lr_schedule": schedule})
+    model = Noise2Atom(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = model.fit(noisy, minutes=minutes, workdir=tmp, init=init)
+    return model, {"steps": result.steps}
+
+
+def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None, schedule: str | None = None) -> list[dict]:
     from noise2atom.bench.methods import _noise2atom_model
     from noise2atom.bench.run import BenchSpec, best_f1, datasets
     from noise2atom.data.arena import synthesize
@@ -38,15 +57,20 @@ def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None) -> list
                 continue
             movie = synthesize(cfg)
             t0 = time.perf_counter()
-            model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
+            if schedule is not None and start == "tuned":
+                model, params = _tuned(movie.noisy, seed, minutes, schedule)
+            else:
+                model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
             k = model.choose_atom_window(movie.noisy, atom_window=0)
-            row = {"dataset": name, "seed": seed, "start": start, "window": k, "steps": params.get("steps")}
+            label = start if schedule is None or start != "tuned" else f"tuned-{schedule}"
+            row = {"dataset": name, "seed": seed, "start": label, "window": k, "steps": params.get("steps"),
+                   "fit_s": round(time.perf_counter() - t0, 1)}
             for kk in sorted({1, k, 5}):
                 score = best_f1(model.denoise(movie.noisy, background="remove", atom_window=kk), movie.positions)[0]
                 row[f"f1_k{kk}"], row[f"prec_k{kk}"], row[f"rec_k{kk}"] = score["f1"], score["precision"], score["recall"]
             row["f1_chosen"] = row[f"f1_k{k}"]
             rows.append(row)
-            print(f"{name} seed {seed} {start}: window {k}; F1 each frame's own {row['f1_k1']:.3f}, chosen "
+            print(f"{name} seed {seed} {label}: window {k}; F1 each frame's own {row['f1_k1']:.3f}, chosen "
                   f"{row['f1_chosen']:.3f}, 5 frames {row['f1_k5']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return rows
 
@@ -73,6 +97,8 @@ def main(argv=None) -> None:
     ap.add_argument("--start", default="tuned", choices=("tuned", "default"))
     ap.add_argument("--minutes", type=float, default=4.0, help="the fine-tune's time limit per movie")
     ap.add_argument("--movies", help="only these movies, e.g. 0.5e,1e,0.5e-gradient (default: all five)")
+    ap.add_argument("--schedule", choices=("constant", "cosine"),
+                    help="fine-tune with this pair learning-rate schedule (default: the pretrained default's)")
     ap.add_argument("--out")
     ap.add_argument("--summary", nargs="+", help="rows written by earlier runs: print the table only")
     a = ap.parse_args(argv)
@@ -81,7 +107,7 @@ def main(argv=None) -> None:
         rows = list(latest.values())
     else:
         movies = set(a.movies.split(",")) if a.movies else None
-        rows = run(a.size, [int(s) for s in a.seeds.split(",")], a.start, a.minutes, movies)
+        rows = run(a.size, [int(s) for s in a.seeds.split(",")], a.start, a.minutes, movies, a.schedule)
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(rows, f, indent=1)

@@ -168,3 +168,28 @@ def test_a_wide_opening_keeps_a_large_cluster_out_of_the_background():
     centre = (slice(44, 52), slice(44, 52))
     assert auto[centre].mean() > 20.0      # the narrow opening takes the cluster's plateau for support
     assert wide[centre].mean() < 13.0      # the wide one sees through it to the carbon
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_pair_learning_rate_follows_its_schedule(tiny_config, noisy_movie, schedule):
+    from noise2atom.model import Noise2Atom
+
+    cfg = tiny_config.with_updates(train={"pair_steps": 4, "pair_lr": 2e-3, "pair_lr_schedule": schedule})
+    _, frames, val, _, sampler = Noise2Atom(cfg).prepare(noisy_movie.noisy)
+    tr = Trainer(cfg, frames, device="cpu", val_frames=val, pair_sampler=sampler)
+    seen = []  # the rate each pair step used
+    tr.run(max_steps=4, progress=lambda i, n, row: seen.append(tr.opt_pair.param_groups[0]["lr"]))
+    want = [2e-3] * 4 if schedule == "constant" else [2e-3 * 0.5 * (1 + np.cos(np.pi * i / 4)) for i in range(4)]
+    np.testing.assert_allclose(seen, want, rtol=1e-12)
+    if schedule == "cosine":
+        assert seen[0] == 2e-3 and seen[-1] < 0.15 * seen[0]
+
+
+def test_pair_learning_rate_schedule_is_checked_and_old_configurations_hold_the_rate(tiny_config):
+    from noise2atom.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="pair_lr_schedule='linear' must be one of constant, cosine"):
+        tiny_config.with_updates(train={"pair_lr_schedule": "linear"})
+    old = tiny_config.to_dict()
+    del old["train"]["pair_lr_schedule"]  # written before the option existed
+    assert RunConfig.from_dict(old).train.pair_lr_schedule == "constant"

@@ -22,6 +22,8 @@ BACKGROUND_MODES = ("remove", "keep")
 ATOM_BRIGHTNESS_MODES = ("auto", "frame", "local")
 
 PRESETS = ("small", "paper")
+#: train.pair_lr_schedule: the pair stage's learning rate held at ``pair_lr``, or brought to 0 by a half cosine
+PAIR_LR_SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
@@ -141,7 +143,8 @@ class TrainConfig:
     n, so the only way to win is to show frame n's real structure: it is the predictive score made a
     loss, at the atoms' scale only (the smooth background stays free). 0 leaves it out; it needs a
     series of at least 2 frames. ``pair_steps`` supervised steps (Adam, ``pair_lr``, mean squared
-    error) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
+    error; ``pair_lr_schedule`` ``"cosine"`` lowers the rate along a half cosine to 0 at the last
+    pair step, ``"constant"`` holds it) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
     paper's clean images with the measured atom width and height on the measured background, with
     the measured noise; the background is the grey opening of each frame ``pair_background_px``
     wide, 0 = just wider than an atom). With ``model.context_frames`` the pairs are short movies: the
@@ -169,6 +172,7 @@ class TrainConfig:
     predict_weight: float = 0.0
     pair_steps: int = 0
     pair_lr: float = 1e-3
+    pair_lr_schedule: str = "constant"
     pair_background_px: int = 0
     pair_change_prob: float = 0.1
     epochs: int = 100
@@ -198,6 +202,8 @@ class TrainConfig:
                "train.epochs and train.pair_steps are both 0: nothing to train (set either)")
         _check(self.pair_steps >= 0, f"train.pair_steps={self.pair_steps} must be >= 0")
         _check(self.pair_lr > 0, f"train.pair_lr={self.pair_lr} must be > 0")
+        _check(self.pair_lr_schedule in PAIR_LR_SCHEDULES,
+               f"train.pair_lr_schedule={self.pair_lr_schedule!r} must be one of {', '.join(PAIR_LR_SCHEDULES)}")
         _check(0 <= self.pair_background_px <= 1024,
                f"train.pair_background_px={self.pair_background_px} must be in [0, 1024] (0: from the atom width)")
         _check(0 <= self.pair_change_prob <= 1, f"train.pair_change_prob={self.pair_change_prob} must be in [0, 1]")

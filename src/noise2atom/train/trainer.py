@@ -219,11 +219,22 @@ class Trainer:
     def in_pair_stage(self) -> bool:
         return self.pair_sampler is not None and self.attempt_step < self.config.train.pair_steps
 
+    def pair_lr_at(self, step: int) -> float:
+        """The pair stage's learning rate at its ``step`` (0-based): ``pair_lr``, or with the cosine
+        schedule ``pair_lr`` (1 + cos(π step / pair_steps)) / 2, so the last steps barely move the weights."""
+        t = self.config.train
+        if t.pair_lr_schedule == "constant":
+            return t.pair_lr
+        return t.pair_lr * 0.5 * (1.0 + math.cos(math.pi * step / t.pair_steps))
+
     def pair_step(self) -> dict:
         """One supervised step of Ms2c on synthetic pairs matched to the series."""
         t = self.config.train
         self.s2c.train()
         noisy, clean = (self._tensor(a) for a in self.pair_sampler.batch(t.batch_size))
+        lr = self.pair_lr_at(self.attempt_step)
+        for group in self.opt_pair.param_groups:
+            group["lr"] = lr
         self.opt_pair.zero_grad(set_to_none=True)
         loss = torch.nn.functional.mse_loss(self.s2c(noisy), clean)
         loss.backward()

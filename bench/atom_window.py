@@ -46,32 +46,26 @@ def _tuned(noisy, seed: int, minutes: float, schedule: str):
 
 def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None, schedule: str | None = None) -> list[dict]:
     from noise2atom.bench.methods import _noise2atom_model
-    from noise2atom.bench.run import BenchSpec, best_f1, datasets
-    from noise2atom.data.arena import synthesize
+    from noise2atom.bench.run import arena_movies, best_f1
 
     rows = []
-    for seed in seeds:
-        spec = BenchSpec(doses=(0.5, 1, 2, 5), size=size, frames=20, gradient=0.5, seed=seed)
-        for name, cfg in datasets(spec):
-            if movies and name.split("px-", 1)[1] not in movies:
-                continue
-            movie = synthesize(cfg)
-            t0 = time.perf_counter()
-            if schedule is not None and start == "tuned":
-                model, params = _tuned(movie.noisy, seed, minutes, schedule)
-            else:
-                model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
-            k = model.choose_atom_window(movie.noisy, atom_window=0)
-            label = start if schedule is None or start != "tuned" else f"tuned-{schedule}"
-            row = {"dataset": name, "seed": seed, "start": label, "window": k, "steps": params.get("steps"),
-                   "fit_s": round(time.perf_counter() - t0, 1)}
-            for kk in sorted({1, k, 5}):
-                score = best_f1(model.denoise(movie.noisy, background="remove", atom_window=kk), movie.positions)[0]
-                row[f"f1_k{kk}"], row[f"prec_k{kk}"], row[f"rec_k{kk}"] = score["f1"], score["precision"], score["recall"]
-            row["f1_chosen"] = row[f"f1_k{k}"]
-            rows.append(row)
-            print(f"{name} seed {seed} {label}: window {k}; F1 each frame's own {row['f1_k1']:.3f}, chosen "
-                  f"{row['f1_chosen']:.3f}, 5 frames {row['f1_k5']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for name, seed, movie in arena_movies(size, seeds, movies):
+        t0 = time.perf_counter()
+        if schedule is not None and start == "tuned":
+            model, params = _tuned(movie.noisy, seed, minutes, schedule)
+        else:
+            model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
+        k = model.choose_atom_window(movie.noisy, atom_window=0)
+        label = start if schedule is None or start != "tuned" else f"tuned-{schedule}"
+        row = {"dataset": name, "seed": seed, "start": label, "window": k, "steps": params.get("steps"),
+               "fit_s": round(time.perf_counter() - t0, 1)}
+        for kk in sorted({1, k, 5}):
+            score = best_f1(model.denoise(movie.noisy, background="remove", atom_window=kk), movie.positions)[0]
+            row[f"f1_k{kk}"], row[f"prec_k{kk}"], row[f"rec_k{kk}"] = score["f1"], score["precision"], score["recall"]
+        row["f1_chosen"] = row[f"f1_k{k}"]
+        rows.append(row)
+        print(f"{name} seed {seed} {label}: window {k}; F1 each frame's own {row['f1_k1']:.3f}, chosen "
+              f"{row['f1_chosen']:.3f}, 5 frames {row['f1_k5']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return rows
 
 

@@ -8,7 +8,7 @@ from scipy.ndimage import gaussian_filter
 
 from noise2atom.bench.methods import METHODS, _svt_sure, anscombe, inverse_anscombe, noise_sigma
 from noise2atom.bench.n2v import blind_spot_batch, train_n2v
-from noise2atom.bench.run import BenchSpec, best_f1, run_benchmark, tune
+from noise2atom.bench.run import BenchSpec, arena_movies, best_f1, run_benchmark, tune
 from noise2atom.data.arena import SynthConfig, synthesize
 from noise2atom.metrics import atom_score, predictive_r2, psnr
 
@@ -264,3 +264,12 @@ def test_support_scripts_print_their_tables_and_a_choice_never_lowers_the_score(
     assert r.returncode == 0, r.stderr
     four, five = (float(c.split()[0]) for c in r.stdout.splitlines()[-1].strip("|").split("|")[1:3])
     assert four == joint and five >= four  # the brightness per frame is one of the five's choices
+
+
+def test_arena_movies_are_the_benchmarks_five_and_filter_by_name():
+    names = [(n, s) for n, s, _ in arena_movies(32, [0, 1], frames=2)]
+    assert names == [(f"arena-32px-{m}", s) for s in (0, 1) for m in ("0.5e", "1e", "2e", "5e", "0.5e-gradient")]
+    picked = list(arena_movies(32, [3], {"5e", "0.5e-gradient"}, frames=2))
+    assert [n for n, _, _ in picked] == ["arena-32px-5e", "arena-32px-0.5e-gradient"]
+    again = synthesize(SynthConfig(frames=2, size=32, dose=5, seed=3))
+    np.testing.assert_array_equal(picked[0][2].noisy, again.noisy)  # the arena's own movie

@@ -82,6 +82,17 @@ def datasets(spec: BenchSpec) -> list[tuple[str, SynthConfig]]:
     return out
 
 
+def arena_movies(size: int, seeds, movies=None, frames: int = 20):
+    """(name, seed, movie) for the arena's five movies per seed (0.5, 1, 2, 5 e⁻/px and 0.5 e⁻/px with a
+    0.5 background gradient), simulated one at a time; ``movies``: only those named so (the part of
+    the name after the size, e.g. ``{"0.5e", "0.5e-gradient"}``). The bench scripts' loop."""
+    for seed in seeds:
+        spec = BenchSpec(doses=(0.5, 1, 2, 5), size=size, frames=frames, gradient=0.5, seed=seed)
+        for name, cfg in datasets(spec):
+            if not movies or name.split("px-", 1)[1] in movies:
+                yield name, seed, synthesize(cfg)
+
+
 def tune(name: str, cfg: SynthConfig):
     """The parameter of a grid-tuned method that gives the best F1 on a calibration movie (another seed)."""
     if name not in GRIDS:

@@ -1,0 +1,131 @@
+"""Can a blind score choose how long to fine-tune on a series? Atom F1 and blind scores along the fine-tune.
+
+    python bench/finetune_length.py [--size 128] [--seeds 0,1,2] [--movies 0.5e,1e,...] --out rows.json
+    python bench/finetune_length.py --summary rows.json
+
+For each arena movie (0.5, 1, 2, 5 e⁻/px and 0.5 e⁻/px with a 0.5 gradient; 20 frames), the pretrained
+default is fine-tuned on it as ``noise2atom train`` does (300 pair steps, by steps: no time limit),
+stopped and resumed from its checkpoint at 50, 100, 150, 200 and 300 steps (the same run as one
+uninterrupted fine-tune). At each stage and for the untrained start (0) the atoms-alone output is
+scored: the atom F1 at the window chosen per series (truth) and three blind scores, on the first 16
+frames as the window choice sees them: ``blind_raw`` (:func:`noise2atom.denoise.window.blind_window_score`
+at the chosen window, against the raw frames), ``blind_hp`` (the same against the raw frames less
+their Gaussian blur of 4 px, so a background leaking into the atoms cannot score) and
+``blind_hp_k1`` (that of each frame's own atoms). Also scored (``mean_0_300``): the mean of the
+untrained start's and the 300-step atoms, averaged over its own chosen window — the two models as
+one ensemble, a hedge where fine-tuning hurts. ``--summary`` prints, per movie, the F1 of each stage,
+of the stage each blind score would keep and of the ensemble, and the means against always keeping
+300 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import numpy as np
+
+STAGES = (0, 50, 100, 150, 200, 300)
+SCORES = ("blind_raw", "blind_hp", "blind_hp_k1")
+
+
+def _scores(atoms, noisy, positions) -> dict:
+    """Atom F1 at the chosen window and the blind scores of one model's atoms (each frame's own)."""
+    from scipy.ndimage import gaussian_filter
+
+    from noise2atom.bench.run import best_f1
+    from noise2atom.data.pairs import measure_drift
+    from noise2atom.denoise.window import REGISTER_SIGMA_PX, AtomWindow, best_atom_window, blind_window_score
+
+    raw, head = noisy[:16].astype(np.float64), atoms[:16].astype(np.float64)
+    steps = measure_drift(head, REGISTER_SIGMA_PX)
+    k = best_atom_window(raw, head)
+    detail = raw - gaussian_filter(raw, (0, 4, 4))
+    f1 = best_f1(np.stack(list(AtomWindow(k).run(atoms))), positions)[0]["f1"]
+    return {"window": k, "f1": f1, "blind_raw": blind_window_score(raw, head, k, steps),
+            "blind_hp": blind_window_score(detail, head, k, steps),
+            "blind_hp_k1": blind_window_score(detail, head, 1, steps)}
+
+
+def run(size: int, seeds, movies=None, out=None) -> list[dict]:
+    from noise2atom.bench.run import arena_movies
+    from noise2atom.model import Noise2Atom
+    from noise2atom.pretrained import FINETUNE_STEPS, finetune_config, load_default
+
+    rows = []
+    for name, seed, movie in arena_movies(size, seeds, movies):
+        init = load_default()
+        atoms = {0: init.denoise(movie.noisy, background="remove", atom_window=1)}
+        row = {"dataset": name, "seed": seed, "stages": {0: _scores(atoms[0], movie.noisy, movie.positions)}}
+        model = Noise2Atom(finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS))
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            done = 0
+            for stage in STAGES[1:]:
+                model.fit(movie.noisy, max_steps=stage - done, workdir=tmp, init=init, resume=done > 0)
+                done = stage
+                atoms[stage] = model.denoise(movie.noisy, background="remove", atom_window=1)
+                row["stages"][stage] = _scores(atoms[stage], movie.noisy, movie.positions)
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        row["mean_0_300"] = _scores(0.5 * (atoms[0] + atoms[300]), movie.noisy, movie.positions)
+        rows.append(row)
+        print(name, seed, " ".join(f"{s}: {v['f1']:.3f}" for s, v in row["stages"].items()), flush=True)
+        if out:
+            with open(out, "w") as f:
+                json.dump(rows, f, indent=1)
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    lines = ["| movie | seed | F1 at " + " / ".join(map(str, STAGES)) + " steps | "
+             + " | ".join(f"kept by {s}" for s in SCORES) + " | mean of 0 and 300 |",
+             "|---|---|---|" + "---|" * (len(SCORES) + 1)]
+    kept = {s: [] for s in SCORES + ("300", "0", "best", "mean_0_300")}
+    for r in rows:
+        st = {int(k): v for k, v in r["stages"].items()}
+        f1 = {k: v["f1"] for k, v in st.items()}
+        cells = []
+        for s in SCORES:
+            best = max(st, key=lambda k: st[k][s])
+            kept[s].append(f1[best])
+            cells.append(f"{best}: {f1[best]:.3f}")
+        kept["300"].append(f1[300]); kept["0"].append(f1[0]); kept["best"].append(max(f1.values()))
+        both = r.get("mean_0_300")
+        if both is not None:
+            kept["mean_0_300"].append(both["f1"])
+        lines.append(f"| {r['dataset'].replace('arena-', '')} | {r['seed']} | "
+                     + " / ".join(f"{f1[k]:.3f}" for k in sorted(f1)) + " | " + " | ".join(cells)
+                     + (f" | {both['f1']:.3f} |" if both else " | – |"))
+    always = np.array(kept["300"])
+    lines.append("")
+    lines.append(f"mean F1 over {len(rows)} movie-seeds: always 300 steps {always.mean():.3f}, the untrained "
+                 f"start {np.mean(kept['0']):.3f}, the best stage (truth) {np.mean(kept['best']):.3f}")
+    for s in SCORES + ("mean_0_300",):
+        if len(kept[s]) != len(always):
+            continue
+        d = np.array(kept[s]) - always
+        lines.append(f"{'kept by ' if s in SCORES else ''}{s}: {np.mean(kept[s]):.3f} ({d.mean():+.3f} against 300 steps; higher on "
+                     f"{(d > 0).sum()}, lower on {(d < 0).sum()})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--movies", help="only these movies, e.g. 0.5e,1e,0.5e-gradient (default: all five)")
+    ap.add_argument("--out")
+    ap.add_argument("--summary", help="rows written by an earlier run: print the table only")
+    a = ap.parse_args(argv)
+    if a.summary:
+        rows = json.load(open(a.summary))
+    else:
+        movies = set(a.movies.split(",")) if a.movies else None
+        rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out)
+    print(summary(rows))
+
+
+if __name__ == "__main__":
+    main()

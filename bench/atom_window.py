@@ -27,23 +27,6 @@ import time
 import numpy as np
 
 
-def _tuned(noisy, seed: int, minutes: float, schedule: str):
-    """The pretrained default fine-tuned on ``noisy`` as ``noise2atom train`` does, with this pair
-    learning-rate schedule: (model, params)."""
-    import tempfile
-
-    from noise2atom.model import Noise2Atom
-    from noise2atom.pretrained import FINETUNE_STEPS, finetune_config, load_default
-
-    init = load_default()
-    config = finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS).with_updates(
-        train={"pair_lr_schedule": schedule})
-    model = Noise2Atom(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = model.fit(noisy, minutes=minutes, workdir=tmp, init=init)
-    return model, {"steps": result.steps}
-
-
 def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None, schedule: str | None = None) -> list[dict]:
     from noise2atom.bench.methods import _noise2atom_model
     from noise2atom.bench.run import arena_movies, best_f1
@@ -51,12 +34,10 @@ def run(size: int, seeds, start: str, minutes: float = 4.0, movies=None, schedul
     rows = []
     for name, seed, movie in arena_movies(size, seeds, movies):
         t0 = time.perf_counter()
-        if schedule is not None and start == "tuned":
-            model, params = _tuned(movie.noisy, seed, minutes, schedule)
-        else:
-            model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start)
+        changes = {"pair_lr_schedule": schedule} if schedule is not None and start == "tuned" else None
+        model, params, _ = _noise2atom_model(movie.noisy, seed, minutes, "small", start, train=changes)
         k = model.choose_atom_window(movie.noisy, atom_window=0)
-        label = start if schedule is None or start != "tuned" else f"tuned-{schedule}"
+        label = f"tuned-{schedule}" if changes else start
         row = {"dataset": name, "seed": seed, "start": label, "window": k, "steps": params.get("steps"),
                "fit_s": round(time.perf_counter() - t0, 1)}
         for kk in sorted({1, k, 5}):

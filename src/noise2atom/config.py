@@ -144,8 +144,8 @@ class TrainConfig:
     loss, at the atoms' scale only (the smooth background stays free). 0 leaves it out; it needs a
     series of at least 2 frames. ``pair_steps`` supervised steps (Adam, ``pair_lr``, mean squared
     error; ``pair_lr_schedule`` ``"cosine"`` lowers the rate along a half cosine to 0 at the last
-    pair step, ``"constant"`` holds it) come first, on synthetic pairs matched to the series (:mod:`noise2atom.data.pairs`: the
-    paper's clean images with the measured atom width and height on the measured background, with
+    pair step, ``"constant"`` holds it) come first, on synthetic pairs matched to the series
+    (:mod:`noise2atom.data.pairs`: the paper's clean images with the measured atom width and height on the measured background, with
     the measured noise; the background is the grey opening of each frame ``pair_background_px``
     wide, 0 = just wider than an atom). With ``model.context_frames`` the pairs are short movies: the
     scene drifts by the frame-to-frame shifts measured on the series, and between two frames each

@@ -302,13 +302,14 @@ def noise2void(noisy, *, seed: int = 0, minutes: float = 1.0, **_):
 _N2A_LAST: dict = {}  # the last trained model, so both noise2atom outputs come from one training
 
 
-def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str = "fresh"):
+def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str = "fresh", train: dict | None = None):
     """(model, params, fit seconds) for this series and budget; trained once, reused by the second output.
 
     ``start``: ``"fresh"`` trains the preset from scratch (the paper's way, one model per series);
     ``"default"`` uses the pretrained default as it is; ``"fast"`` its fast student
     (``noise2atom denoise --fast``); ``"tuned"`` fine-tunes the default on the series
-    (``noise2atom train``, its default start).
+    (``noise2atom train``, its default start). ``train``: fields of the training configuration
+    changed from those (e.g. ``{"pair_lr_schedule": "cosine"}``), for the trained starts.
     """
     import hashlib
 
@@ -320,7 +321,8 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
         raise MethodUnavailable(f"the pretrained default model is not installed ({DEFAULT_FILE})")
     if start == "fast" and not FAST_FILE.exists():
         raise MethodUnavailable(f"the fast default model is not installed ({FAST_FILE})")
-    key = (hashlib.sha1(np.ascontiguousarray(noisy).tobytes()).hexdigest(), noisy.shape, seed, minutes, preset, start)
+    key = (hashlib.sha1(np.ascontiguousarray(noisy).tobytes()).hexdigest(), noisy.shape, seed, minutes, preset, start,
+           tuple(sorted((train or {}).items())))
     if _N2A_LAST.get("key") != key:
         t0 = time.perf_counter()
         if start in ("default", "fast"):
@@ -330,7 +332,7 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
             init = load_default() if start == "tuned" else None
             config = (finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS) if init is not None
                       else preset_config(preset, seed=seed))
-            model = Noise2Atom(config)
+            model = Noise2Atom(config.with_updates(train=train) if train else config)
             with tempfile.TemporaryDirectory() as tmp:
                 result = model.fit(noisy, minutes=minutes, workdir=tmp, init=init)
             params = {"start": start, "steps": result.steps, "kept_step": result.kept_step,

@@ -62,6 +62,19 @@ def summary(rows: list[dict]) -> str:
             lines.append(f"| {start} | {ds.replace('arena-', '')} | {one.mean():.3f}{sd(one)} | {chosen.mean():.3f}{sd(chosen)} "
                          f"| {five.mean():.3f}{sd(five)} | {', '.join(str(r['window']) for r in sub)} "
                          f"| {gain.mean():+.3f} ({gain.min():+.3f}..{gain.max():+.3f}) |")
+    starts = list(dict.fromkeys(r["start"] for r in rows))
+    by = {(r["start"], r["dataset"], r["seed"]): r for r in rows}
+    for other in starts[1:]:  # each later model against the first, per movie-seed both have
+        pairs = [(by[(starts[0], ds, seed)], r) for (start, ds, seed), r in by.items()
+                 if start == other and (starts[0], ds, seed) in by]
+        for key in ("f1_chosen", "f1_k1"):
+            d = np.array([b[key] - a[key] for a, b in pairs])
+            if len(d):
+                lines.append(f"{other} minus {starts[0]}, {key}, {len(d)} movie-seeds: mean {d.mean():+.4f} "
+                             f"({d.min():+.4f}..{d.max():+.4f}), higher on {(d > 0).sum()}, lower on {(d < 0).sum()}")
+    fits = [r["fit_s"] for r in rows if "fit_s" in r]
+    if fits:
+        lines.append(f"fit_s (fine-tune and window choice): {min(fits):.1f}..{max(fits):.1f} s")
     return "\n".join(lines)
 
 

@@ -106,8 +106,17 @@ def summary(rows: list[dict]) -> str:
         if len(kept[s]) != len(always):
             continue
         d = np.array(kept[s]) - always
-        lines.append(f"{'kept by ' if s in SCORES else ''}{s}: {np.mean(kept[s]):.3f} ({d.mean():+.3f} against 300 steps; higher on "
-                     f"{(d > 0).sum()}, lower on {(d < 0).sum()})")
+        lines.append(f"{'kept by ' if s in SCORES else ''}{s}: {np.mean(kept[s]):.3f} ({d.mean():+.3f} against 300 steps, "
+                     f"{d.min():+.3f}..{d.max():+.3f}; higher on {(d > 0).sum()}, lower on {(d < 0).sum()})")
+    movies = list(dict.fromkeys(r["dataset"] for r in rows))
+    for s in ("300", "0", "mean_0_300"):
+        if len(kept[s]) == len(rows):
+            means = [np.mean([v for r, v in zip(rows, kept[s]) if r["dataset"] == m]) for m in movies]
+            lines.append(f"{s} by movie ({', '.join(m.replace('arena-', '') for m in movies)}): "
+                         + " / ".join(f"{v:.3f}" for v in means))
+    if all("seconds" in r for r in rows):
+        lines.append(f"seconds per movie (fine-tune and scoring): {min(r['seconds'] for r in rows):.0f}.."
+                     f"{max(r['seconds'] for r in rows):.0f}")
     return "\n".join(lines)
 
 

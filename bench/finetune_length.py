@@ -1,6 +1,6 @@
 """Can a blind score choose how long to fine-tune on a series? Atom F1 and blind scores along the fine-tune.
 
-    python bench/finetune_length.py [--size 128] [--seeds 0,1,2] [--movies 0.5e,1e,...] --out rows.json
+    python bench/finetune_length.py [--size 128] [--seeds 0,1,2] [--movies 0.5e,1e,...] [--stages 0,300] --out rows.json
     python bench/finetune_length.py --summary rows.json
 
 For each arena movie (0.5, 1, 2, 5 e⁻/px and 0.5 e⁻/px with a 0.5 gradient; 20 frames), the pretrained
@@ -13,9 +13,13 @@ at the chosen window, against the raw frames), ``blind_hp`` (the same against th
 their Gaussian blur of 4 px, so a background leaking into the atoms cannot score) and
 ``blind_hp_k1`` (that of each frame's own atoms). Also scored (``mean_0_300``): the mean of the
 untrained start's and the 300-step atoms, averaged over its own chosen window — the two models as
-one ensemble, a hedge where fine-tuning hurts. ``--summary`` prints, per movie, the F1 of each stage,
-of the stage each blind score would keep and of the ensemble, and the means against always keeping
-300 steps.
+one ensemble, a hedge where fine-tuning hurts), and (``soup_0_300``) the atoms of one network whose
+weights are the mean of the untrained and the 300-step weights (weight-space ensembling, as WiSE-FT
+does for fine-tuned classifiers: the same hedge at one network's cost; the fine-tune starts from the
+untrained weights and Ms2c has instance norms only, so the two average without running statistics).
+``--stages 0,300`` skips the intermediate stages (the blind scores then choose between the two).
+``--summary`` prints, per movie, the F1 of each stage, of the stage each blind score would keep and of
+the two ensembles, and the means against always keeping 300 steps.
 """
 
 from __future__ import annotations
@@ -49,7 +53,22 @@ def _scores(atoms, noisy, positions) -> dict:
             "blind_hp_k1": blind_window_score(detail, head, 1, steps)}
 
 
-def run(size: int, seeds, movies=None, out=None) -> list[dict]:
+def weight_soup(init, tuned, alpha: float = 0.5):
+    """A copy of ``tuned`` (its normalisation and configuration) whose Ms2c weights are
+    ``(1 - alpha) * init + alpha * tuned``; the two networks must have the same shape."""
+    import copy
+
+    import torch
+
+    soup = copy.deepcopy(tuned)
+    a, b = init.s2c.state_dict(), tuned.s2c.state_dict()
+    with torch.no_grad():
+        soup.s2c.load_state_dict({k: (1 - alpha) * a[k].to(b[k]) + alpha * b[k] if b[k].is_floating_point() else b[k]
+                                  for k in b})
+    return soup
+
+
+def run(size: int, seeds, movies=None, out=None, stages=STAGES) -> list[dict]:
     from noise2atom.bench.run import arena_movies
     from noise2atom.model import Noise2Atom
     from noise2atom.pretrained import FINETUNE_STEPS, finetune_config, load_default
@@ -63,13 +82,15 @@ def run(size: int, seeds, movies=None, out=None) -> list[dict]:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             done = 0
-            for stage in STAGES[1:]:
+            for stage in stages[1:]:
                 model.fit(movie.noisy, max_steps=stage - done, workdir=tmp, init=init, resume=done > 0)
                 done = stage
                 atoms[stage] = model.denoise(movie.noisy, background="remove", atom_window=1)
                 row["stages"][stage] = _scores(atoms[stage], movie.noisy, movie.positions)
         row["seconds"] = round(time.perf_counter() - t0, 1)
         row["mean_0_300"] = _scores(0.5 * (atoms[0] + atoms[300]), movie.noisy, movie.positions)
+        soup = weight_soup(init, model).denoise(movie.noisy, background="remove", atom_window=1)
+        row["soup_0_300"] = _scores(soup, movie.noisy, movie.positions)
         rows.append(row)
         print(name, seed, " ".join(f"{s}: {v['f1']:.3f}" for s, v in row["stages"].items()), flush=True)
         if out:
@@ -78,11 +99,16 @@ def run(size: int, seeds, movies=None, out=None) -> list[dict]:
     return rows
 
 
+ENSEMBLES = ("mean_0_300", "soup_0_300")
+
+
 def summary(rows: list[dict]) -> str:
-    lines = ["| movie | seed | F1 at " + " / ".join(map(str, STAGES)) + " steps | "
-             + " | ".join(f"kept by {s}" for s in SCORES) + " | mean of 0 and 300 |",
-             "|---|---|---|" + "---|" * (len(SCORES) + 1)]
-    kept = {s: [] for s in SCORES + ("300", "0", "best", "mean_0_300")}
+    stages = sorted({int(k) for r in rows for k in r["stages"]})
+    ens = [e for e in ENSEMBLES if any(e in r for r in rows)]
+    lines = ["| movie | seed | F1 at " + " / ".join(map(str, stages)) + " steps | "
+             + " | ".join(f"kept by {s}" for s in SCORES) + "".join(f" | {e}" for e in ens) + " |",
+             "|---|---|---|" + "---|" * (len(SCORES) + len(ens))]
+    kept = {s: [] for s in SCORES + ("300", "0", "best") + ENSEMBLES}
     for r in rows:
         st = {int(k): v for k, v in r["stages"].items()}
         f1 = {k: v["f1"] for k, v in st.items()}
@@ -92,24 +118,24 @@ def summary(rows: list[dict]) -> str:
             kept[s].append(f1[best])
             cells.append(f"{best}: {f1[best]:.3f}")
         kept["300"].append(f1[300]); kept["0"].append(f1[0]); kept["best"].append(max(f1.values()))
-        both = r.get("mean_0_300")
-        if both is not None:
-            kept["mean_0_300"].append(both["f1"])
+        for e in ens:
+            if e in r:
+                kept[e].append(r[e]["f1"])
+            cells.append(f"{r[e]['f1']:.3f}" if e in r else "–")
         lines.append(f"| {r['dataset'].replace('arena-', '')} | {r['seed']} | "
-                     + " / ".join(f"{f1[k]:.3f}" for k in sorted(f1)) + " | " + " | ".join(cells)
-                     + (f" | {both['f1']:.3f} |" if both else " | – |"))
+                     + " / ".join(f"{f1[k]:.3f}" for k in sorted(f1)) + " | " + " | ".join(cells) + " |")
     always = np.array(kept["300"])
     lines.append("")
     lines.append(f"mean F1 over {len(rows)} movie-seeds: always 300 steps {always.mean():.3f}, the untrained "
                  f"start {np.mean(kept['0']):.3f}, the best stage (truth) {np.mean(kept['best']):.3f}")
-    for s in SCORES + ("mean_0_300",):
+    for s in SCORES + ENSEMBLES:
         if len(kept[s]) != len(always):
             continue
         d = np.array(kept[s]) - always
         lines.append(f"{'kept by ' if s in SCORES else ''}{s}: {np.mean(kept[s]):.3f} ({d.mean():+.3f} against 300 steps, "
                      f"{d.min():+.3f}..{d.max():+.3f}; higher on {(d > 0).sum()}, lower on {(d < 0).sum()})")
     movies = list(dict.fromkeys(r["dataset"] for r in rows))
-    for s in ("300", "0", "mean_0_300"):
+    for s in ("300", "0") + ENSEMBLES:
         if len(kept[s]) == len(rows):
             means = [np.mean([v for r, v in zip(rows, kept[s]) if r["dataset"] == m]) for m in movies]
             lines.append(f"{s} by movie ({', '.join(m.replace('arena-', '') for m in movies)}): "
@@ -125,6 +151,8 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--movies", help="only these movies, e.g. 0.5e,1e,0.5e-gradient (default: all five)")
+    ap.add_argument("--stages", default=",".join(map(str, STAGES)),
+                    help="fine-tune steps at which to score, 0 and 300 among them (default: %(default)s)")
     ap.add_argument("--out")
     ap.add_argument("--summary", help="rows written by an earlier run: print the table only")
     a = ap.parse_args(argv)
@@ -132,7 +160,11 @@ def main(argv=None) -> None:
         rows = json.load(open(a.summary))
     else:
         movies = set(a.movies.split(",")) if a.movies else None
-        rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out)
+        stages = tuple(sorted({int(s) for s in a.stages.split(",")}))
+        if stages[0] != 0 or stages[-1] != 300:
+            ap.error(f"--stages {a.stages}: needs 0 and 300 (the untrained start and the package's fine-tune), "
+                     "and nothing past 300")
+        rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out, stages)
     print(summary(rows))
 
 

@@ -103,14 +103,15 @@ def run(size: int, seeds, movies=None, out=None, stages=STAGES, blind: bool = Tr
 
 
 ENSEMBLES = ("mean_0_300", "soup_0_300")
+LABELS = {"mean_0_300": "mean of 0 and 300", "soup_0_300": "weights' mean of 0 and 300"}
 
 
 def summary(rows: list[dict]) -> str:
     stages = sorted({int(k) for r in rows for k in r["stages"]})
     ens = [e for e in ENSEMBLES if any(e in r for r in rows)]
     scores = tuple(s for s in SCORES if all(s in v for r in rows for v in r["stages"].values()))
-    lines = ["| movie | seed | F1 at " + " / ".join(map(str, stages)) + " steps | "
-             + " | ".join(f"kept by {s}" for s in scores) + "".join(f" | {e}" for e in ens) + " |",
+    lines = ["| movie | seed | F1 at " + " / ".join(map(str, stages)) + " steps"
+             + "".join(f" | kept by {s}" for s in scores) + "".join(f" | {LABELS[e]}" for e in ens) + " |",
              "|---|---|---|" + "---|" * (len(scores) + len(ens))]
     kept = {s: [] for s in SCORES + ("300", "0", "best") + ENSEMBLES}
     for r in rows:
@@ -127,7 +128,7 @@ def summary(rows: list[dict]) -> str:
                 kept[e].append(r[e]["f1"])
             cells.append(f"{r[e]['f1']:.3f}" if e in r else "–")
         lines.append(f"| {r['dataset'].replace('arena-', '')} | {r['seed']} | "
-                     + " / ".join(f"{f1[k]:.3f}" for k in sorted(f1)) + " | " + " | ".join(cells) + " |")
+                     + " / ".join(f"{f1[k]:.3f}" for k in sorted(f1)) + "".join(f" | {c}" for c in cells) + " |")
     always = np.array(kept["300"])
     lines.append("")
     lines.append(f"mean F1 over {len(rows)} movie-seeds: always 300 steps {always.mean():.3f}, the untrained "

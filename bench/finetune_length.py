@@ -1,7 +1,7 @@
 """Can a blind score choose how long to fine-tune on a series? Atom F1 and blind scores along the fine-tune.
 
     python bench/finetune_length.py [--size 128] [--seeds 0,1,2] [--movies 0.5e,1e,...] [--stages 0,300] --out rows.json
-    python bench/finetune_length.py --summary rows.json
+    python bench/finetune_length.py --summary rows.json [--export PREFIX]
 
 For each arena movie (0.5, 1, 2, 5 e⁻/px and 0.5 e⁻/px with a 0.5 gradient; 20 frames), the pretrained
 default is fine-tuned on it as ``noise2atom train`` does (300 pair steps, by steps: no time limit),
@@ -20,7 +20,10 @@ untrained weights and Ms2c has instance norms only, so the two average without r
 ``--stages 0,300`` skips the intermediate stages (the blind scores then choose between the two), and
 ``--no-blind`` leaves the blind scores out (atom F1 only).
 ``--summary`` prints, per movie, the F1 of each stage, of the stage each blind score would keep and of
-the two ensembles, and the means against always keeping 300 steps.
+the two ensembles, and the means against always keeping 300 steps; ``--export PREFIX`` also writes
+``PREFIX-seedS.json`` per seed, rows as ``noise2atom benchmark`` writes them (atom F1 only; methods
+``noise2atom-default``, ``noise2atom-tuned``, ``noise2atom-tuned-mean0``, ``noise2atom-tuned-soup0``) so
+that ``bench/arena_seeds.py`` can set them beside the arena's other methods.
 """
 
 from __future__ import annotations
@@ -151,6 +154,25 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+EXPORTED = {"0": "noise2atom-default", "300": "noise2atom-tuned", "mean_0_300": "noise2atom-tuned-mean0",
+            "soup_0_300": "noise2atom-tuned-soup0"}
+
+
+def export(rows: list[dict], prefix: str) -> list[str]:
+    """Write the rows' atom F1 as benchmark rows, one file per seed (see the module's docstring)."""
+    paths = []
+    for seed in sorted({r["seed"] for r in rows}):
+        out = []
+        for r in (r for r in rows if r["seed"] == seed):
+            scored = {"0": r["stages"]["0"], "300": r["stages"]["300"], **{e: r[e] for e in ENSEMBLES if e in r}}
+            out += [{"method": EXPORTED[k], "dataset": r["dataset"], "f1": v["f1"], "atom_window": v["window"]}
+                    for k, v in scored.items()]
+        paths.append(f"{prefix}-seed{seed}.json")
+        with open(paths[-1], "w") as f:
+            json.dump(out, f, indent=1)
+    return paths
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=128)
@@ -162,6 +184,7 @@ def main(argv=None) -> None:
                     help="score atom F1 only, not the three blind scores (a third less time at 512²)")
     ap.add_argument("--out")
     ap.add_argument("--summary", help="rows written by an earlier run: print the table only")
+    ap.add_argument("--export", metavar="PREFIX", help="also write the F1 rows per seed for bench/arena_seeds.py")
     a = ap.parse_args(argv)
     if a.summary:
         rows = json.load(open(a.summary))
@@ -173,6 +196,8 @@ def main(argv=None) -> None:
                      "and nothing past 300")
         rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out, stages, not a.no_blind)
     print(summary(rows))
+    if a.export:
+        print("written:", ", ".join(export(rows, a.export)))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,41 @@ def test_trainer_starts_from_given_weights_and_fit_refuses_another_shape(tiny_ge
         other.fit(noisy_movie.noisy, init=model)
 
 
+def test_init_blend_mixes_the_fine_tuned_weights_with_the_start_and_survives_a_resume(tiny_generic, noisy_movie,
+                                                                                     tmp_path):
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=4)
+    start = {k: v.clone() for k, v in model.s2c.state_dict().items()}
+    plain = Noise2Atom(cfg, device="cpu")
+    assert plain.fit(noisy_movie.noisy, init=model, workdir=tmp_path / "plain").init_blend is None
+    tuned = plain.s2c.state_dict()
+    moved = [k for k, v in tuned.items() if v.is_floating_point() and not torch.equal(v, start[k])]
+    assert moved  # the fine-tune changed the weights, so a blend can be told from either end
+    blend = cfg.with_updates(train={"init_blend": 0.25})
+    half = Noise2Atom(blend, device="cpu")
+    result = half.fit(noisy_movie.noisy, init=model, workdir=tmp_path / "half")
+    assert result.init_blend == 0.25 and half.record["result"]["init_blend"] == 0.25
+    for k, v in half.s2c.state_dict().items():
+        torch.testing.assert_close(v, 0.75 * tuned[k] + 0.25 * start[k] if v.is_floating_point() else tuned[k])
+    # interrupted after 2 steps and resumed without the start model: the checkpoint holds it
+    Noise2Atom(blend, device="cpu").fit(noisy_movie.noisy, init=model, workdir=tmp_path / "cut", max_steps=2)
+    again = Noise2Atom(blend, device="cpu")
+    assert again.fit(noisy_movie.noisy, workdir=tmp_path / "cut", resume=True).init_blend == 0.25
+    for k, v in again.s2c.state_dict().items():
+        torch.testing.assert_close(v, half.s2c.state_dict()[k])
+
+
+def test_init_blend_is_checked_and_old_configurations_keep_the_fine_tuned_weights(tiny_generic):
+    from noise2atom.config import RunConfig
+
+    model, _ = tiny_generic
+    with pytest.raises(ConfigError, match=r"train.init_blend=1.5 must be in \[0, 1\]"):
+        model.config.with_updates(train={"init_blend": 1.5})
+    old = model.config.to_dict()
+    del old["train"]["init_blend"]  # written before the option existed
+    assert RunConfig.from_dict(old).train.init_blend == 0.0
+
+
 def test_model_header_with_unknown_parts_is_refused(tiny_generic, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -168,10 +203,16 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     np.save(src, noisy_movie.noisy)
     out = tmp_path / "tuned.n2a"
     # without --init, train fine-tunes the default (what won in the arena), and says so in its log
-    res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu"])
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu",
+                                   "--init-blend", "0.5"])
     assert res.exit_code == 0, res.output
     tuned = Noise2Atom.load(out, device="cpu")
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
+    assert tuned.config.train.init_blend == 0.5 and tuned.record["result"]["init_blend"] == 0.5
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "w.n2a"), "--init-blend", "2",
+                                   "--device", "cpu"])
+    assert res.exit_code != 0 and "init_blend=2.0 must be in [0, 1]" in res.output
+    assert not (tmp_path / "w.n2a").exists()
     assert "starting from default" in (tmp_path / "tuned.n2a.run" / "train.log").read_text()
     # --init none, or options that describe a fresh network, start from fresh weights
     for name, options in (("fresh.n2a", ["--init", "none"]), ("preset.n2a", ["--preset", "small"])):

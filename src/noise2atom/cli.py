@@ -122,6 +122,9 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
           context_frames: Optional[int] = typer.Option(
               None, help="Earlier frames Ms2c sees beside the one it denoises (0 = single frames; default: the "
                          "preset's, or 0 when --epochs or --pair-steps 0 asks for the paper's game)"),
+          init_blend: Optional[float] = typer.Option(
+              None, help="After a fine-tune, the share of the starting model's weights mixed into the kept "
+                         "ones (0 = the fine-tuned weights; 0.5 = their mean; default: the configuration's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -190,7 +193,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
                                                ("pair_steps", pair_steps),
-                                               ("pair_background_px", pair_background_px)) if v is not None}
+                                               ("pair_background_px", pair_background_px),
+                                               ("init_blend", init_blend)) if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):
                 context_frames = 0  # the game's cycle maps single frames

@@ -155,7 +155,11 @@ class TrainConfig:
     (``pair_steps`` 1000, ``epochs`` 0): on the arena the game after the pairs lost most of what
     they had found (docs/benchmarks.md). ``select_best`` keeps the weights with the best predictive
     score (see :mod:`noise2atom.metrics.predictive`) on held-out consecutive frames, checked every
-    ``select_every_steps``; otherwise the last weights are kept.
+    ``select_every_steps``; otherwise the last weights are kept. ``init_blend``: when training starts
+    from another model's weights (a fine-tune, ``fit(init=...)``), Ms2c's kept weights become
+    ``(1 - init_blend) * trained + init_blend * start`` at the end (weight-space ensembling, as WiSE-FT
+    does for fine-tuned classifiers): 0 keeps the fine-tuned weights, 0.5 their mean with the start's,
+    a hedge where the fine-tune lost what the start knew, at one network's cost. Ignored without a start.
     """
 
     batch_size: int = 6
@@ -188,6 +192,7 @@ class TrainConfig:
     select_every_steps: int = 25
     convergence_cycle: float = 0.05
     convergence_lfc: float = 0.1
+    init_blend: float = 0.0
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -209,6 +214,7 @@ class TrainConfig:
         _check(0 <= self.pair_change_prob <= 1, f"train.pair_change_prob={self.pair_change_prob} must be in [0, 1]")
         _check(0 <= self.brightness_sigma_px <= 16,
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
+        _check(0 <= self.init_blend <= 1, f"train.init_blend={self.init_blend} must be in [0, 1]")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

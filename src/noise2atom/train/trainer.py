@@ -52,6 +52,7 @@ class TrainResult:
     inverted_at_end: bool = False
     kept_step: int | None = None  # the step whose weights were kept (best predictive score)
     kept_score: float | None = None
+    init_blend: float | None = None  # the starting model's share of the kept weights (train.init_blend)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -437,6 +438,7 @@ class Trainer:
                     getattr(self, k).load_state_dict(self.best[k])
                 log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
                          best_step, best_score, last_score)
+        blended = self._blend_with_start()
         final_corr = self.probe_correlation()
         # a model that keeps the atoms and flattens a varying support can anti-correlate with the
         # input at Ms2b's scale (seen once in the pair-stage ablation, atom F1 0.98); an inverted
@@ -453,7 +455,23 @@ class Trainer:
                            seconds=round(time.monotonic() - start, 2), stopped_by=stopped_by,
                            converged_step=self.converged_step, final=final, restarts=self.restarts,
                            events=list(self.events), inverted_at_end=inverted, kept_step=best_step,
-                           kept_score=None if best_score is None else round(best_score, 5))
+                           kept_score=None if best_score is None else round(best_score, 5),
+                           init_blend=blended)
+
+    def _blend_with_start(self) -> float | None:
+        """Move Ms2c's kept weights toward the starting model's by ``train.init_blend`` (a fine-tune
+        only): the share of the start's weights used, or None when nothing was blended. The
+        checkpoints keep the unblended weights, so a resumed run goes on from where it left off."""
+        share = self.config.train.init_blend
+        if self.init_s2c is None or share <= 0:
+            return None
+        with torch.no_grad():
+            for name, v in self.s2c.state_dict().items():
+                if v.is_floating_point():
+                    v.lerp_(self.init_s2c[name].to(v), share)
+        log.info("Ms2c's weights: %.2f of the fine-tuned and %.2f of the starting model's (train.init_blend)",
+                 1 - share, share)
+        return share
 
     def recent_means(self) -> dict:
         if not self._recent:
@@ -492,6 +510,7 @@ class Trainer:
             "opt_c2s": self.opt_c2s.state_dict(), "opt_pair": self.opt_pair.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "best": {} if self.best is None else self.best,
+            **({} if self.init_s2c is None else {"init_s2c": self.init_s2c}),  # for init_blend after a resume
         }
 
     def _random_state(self) -> dict:
@@ -525,6 +544,8 @@ class Trainer:
             self.opt_pair.load_state_dict(state["opt_pair"])
         torch.set_rng_state(state["torch_rngs"][self.rank] if "torch_rngs" in state else state["torch_rng"])
         self.best = state.get("best") or None
+        if self.init_s2c is None and state.get("init_s2c"):  # a fine-tune resumed without its start model
+            self.init_s2c = state["init_s2c"]
         self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]
         self.restarts, self.events = meta["restarts"], meta["events"]
         self.converged_step, self._bad_checks = meta["converged_step"], meta["bad_checks"]

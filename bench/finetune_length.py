@@ -48,12 +48,12 @@ def _scores(atoms, noisy, positions, blind: bool = True) -> dict:
     from noise2atom.denoise.window import REGISTER_SIGMA_PX, AtomWindow, best_atom_window, blind_window_score
 
     raw, head = noisy[:16].astype(np.float64), atoms[:16].astype(np.float64)
-    steps = measure_drift(head, REGISTER_SIGMA_PX)
     k = best_atom_window(raw, head)
-    detail = raw - gaussian_filter(raw, (0, 4, 4))
     f1 = best_f1(np.stack(list(AtomWindow(k).run(atoms))), positions)[0]["f1"]
     if not blind:
         return {"window": k, "f1": f1}
+    steps = measure_drift(head, REGISTER_SIGMA_PX)
+    detail = raw - gaussian_filter(raw, (0, 4, 4))
     return {"window": k, "f1": f1, "blind_raw": blind_window_score(raw, head, k, steps),
             "blind_hp": blind_window_score(detail, head, k, steps),
             "blind_hp_k1": blind_window_score(detail, head, 1, steps)}
@@ -61,16 +61,14 @@ def _scores(atoms, noisy, positions, blind: bool = True) -> dict:
 
 def weight_soup(init, tuned, alpha: float = 0.5):
     """A copy of ``tuned`` (its normalisation and configuration) whose Ms2c weights are
-    ``(1 - alpha) * init + alpha * tuned``; the two networks must have the same shape."""
+    ``(1 - alpha) * init + alpha * tuned`` (:func:`noise2atom.train.trainer.blend_weights`, what
+    ``train.init_blend`` = 1 - alpha does at the end of a fine-tune)."""
     import copy
 
-    import torch
+    from noise2atom.train.trainer import blend_weights
 
     soup = copy.deepcopy(tuned)
-    a, b = init.s2c.state_dict(), tuned.s2c.state_dict()
-    with torch.no_grad():
-        soup.s2c.load_state_dict({k: (1 - alpha) * a[k].to(b[k]) + alpha * b[k] if b[k].is_floating_point() else b[k]
-                                  for k in b})
+    blend_weights(soup.s2c, init.s2c.state_dict(), 1 - alpha)
     return soup
 
 
@@ -181,7 +179,7 @@ def main(argv=None) -> None:
     ap.add_argument("--stages", default=",".join(map(str, STAGES)),
                     help="fine-tune steps at which to score, 0 and 300 among them (default: %(default)s)")
     ap.add_argument("--no-blind", action="store_true",
-                    help="score atom F1 only, not the three blind scores (a third less time at 512²)")
+                    help="score atom F1 only, not the three blind scores")
     ap.add_argument("--out")
     ap.add_argument("--summary", help="rows written by an earlier run: print the table only")
     ap.add_argument("--export", metavar="PREFIX", help="also write the F1 rows per seed for bench/arena_seeds.py")

@@ -58,6 +58,15 @@ class TrainResult:
         return dict(self.__dict__)
 
 
+def blend_weights(net: torch.nn.Module, start: dict, share: float) -> None:
+    """Move ``net``'s floating-point weights in place toward ``start`` (a state dict of the same
+    network): ``(1 - share) * net + share * start`` (``train.init_blend``)."""
+    with torch.no_grad():
+        for name, v in net.state_dict().items():
+            if v.is_floating_point():
+                v.lerp_(start[name].to(v), share)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -465,10 +474,7 @@ class Trainer:
         share = self.config.train.init_blend
         if self.init_s2c is None or share <= 0:
             return None
-        with torch.no_grad():
-            for name, v in self.s2c.state_dict().items():
-                if v.is_floating_point():
-                    v.lerp_(self.init_s2c[name].to(v), share)
+        blend_weights(self.s2c, self.init_s2c, share)
         log.info("Ms2c's weights: %.2f of the fine-tuned and %.2f of the starting model's (train.init_blend)",
                  1 - share, share)
         return share

@@ -18,7 +18,8 @@ weights are the mean of the untrained and the 300-step weights (weight-space ens
 does for fine-tuned classifiers: the same hedge at one network's cost; the fine-tune starts from the
 untrained weights and Ms2c has instance norms only, so the two average without running statistics).
 ``--stages 0,300`` skips the intermediate stages (the blind scores then choose between the two), and
-``--no-blind`` leaves the blind scores out (atom F1 only).
+``--no-blind`` leaves the blind scores out (atom F1 only); ``--train KEY=VALUE`` (repeatable) changes
+the fine-tune's training configuration, e.g. ``--train pair_ema=0.99`` (recorded in each row's ``train``).
 ``--summary`` prints, per movie, the F1 of each stage, of the stage each blind score would keep and of
 the two ensembles, and the means against always keeping 300 steps; ``--export PREFIX`` also writes
 ``PREFIX-seedS.json`` per seed, rows as ``noise2atom benchmark`` writes them (atom F1 only; methods
@@ -72,7 +73,8 @@ def weight_soup(init, tuned, alpha: float = 0.5):
     return soup
 
 
-def run(size: int, seeds, movies=None, out=None, stages=STAGES, blind: bool = True) -> list[dict]:
+def run(size: int, seeds, movies=None, out=None, stages=STAGES, blind: bool = True,
+        train: dict | None = None) -> list[dict]:
     from noise2atom.bench.run import arena_movies
     from noise2atom.model import Noise2Atom
     from noise2atom.pretrained import FINETUNE_STEPS, finetune_config, load_default
@@ -82,7 +84,9 @@ def run(size: int, seeds, movies=None, out=None, stages=STAGES, blind: bool = Tr
         init = load_default()
         atoms = {0: init.denoise(movie.noisy, background="remove", atom_window=1)}
         row = {"dataset": name, "seed": seed, "stages": {0: _scores(atoms[0], movie.noisy, movie.positions, blind)}}
-        model = Noise2Atom(finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS))
+        model = Noise2Atom(finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS).with_updates(train=train or {}))
+        if train:
+            row["train"] = train
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             done = 0
@@ -180,6 +184,8 @@ def main(argv=None) -> None:
                     help="fine-tune steps at which to score, 0 and 300 among them (default: %(default)s)")
     ap.add_argument("--no-blind", action="store_true",
                     help="score atom F1 only, not the three blind scores")
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the fine-tune's train configuration, e.g. pair_ema=0.99 (repeatable)")
     ap.add_argument("--out")
     ap.add_argument("--summary", help="rows written by an earlier run: print the table only")
     ap.add_argument("--export", metavar="PREFIX", help="also write the F1 rows per seed for bench/arena_seeds.py")
@@ -192,7 +198,13 @@ def main(argv=None) -> None:
         if stages[0] != 0 or stages[-1] != 300:
             ap.error(f"--stages {a.stages}: needs 0 and 300 (the untrained start and the package's fine-tune), "
                      "and nothing past 300")
-        rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out, stages, not a.no_blind)
+        train = {}
+        for item in a.train:
+            key, sep, value = item.partition("=")
+            if not sep:
+                ap.error(f"--train {item}: expected KEY=VALUE")
+            train[key] = json.loads(value)
+        rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out, stages, not a.no_blind, train)
     print(summary(rows))
     if a.export:
         print("written:", ", ".join(export(rows, a.export)))

@@ -148,6 +148,48 @@ def test_init_blend_is_checked_and_old_configurations_keep_the_fine_tuned_weight
     assert RunConfig.from_dict(old).train.init_blend == 0.0
 
 
+def test_pair_ema_keeps_the_moving_average_of_the_pair_stage_and_survives_a_resume(tiny_generic, noisy_movie,
+                                                                                   tmp_path):
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=4)
+    raw = [{k: v.clone() for k, v in model.s2c.state_dict().items()}]  # the stage's first weights
+    plain = Noise2Atom(cfg, device="cpu")
+    for i in range(4):  # one step at a time: no average, so the weights after each step
+        plain.fit(noisy_movie.noisy, init=model, workdir=tmp_path / "plain", max_steps=1, resume=i > 0)
+        raw.append({k: v.clone() for k, v in plain.s2c.state_dict().items()})
+    ema = dict(raw[0])
+    averages = [ema]
+    for w in raw[1:]:
+        ema = {k: 0.5 * ema[k] + 0.5 * v if v.is_floating_point() else v for k, v in w.items()}
+        averages.append(ema)
+    assert any(not torch.allclose(averages[4][k], raw[4][k]) for k in raw[4] if raw[4][k].is_floating_point())
+    cfg_ema = cfg.with_updates(train={"pair_ema": 0.5})
+    whole = Noise2Atom(cfg_ema, device="cpu")
+    whole.fit(noisy_movie.noisy, init=model, workdir=tmp_path / "whole")
+    for k, v in whole.s2c.state_dict().items():
+        torch.testing.assert_close(v, averages[4][k])
+    # stopped inside the stage: the average so far; resumed: the checkpoint held the raw weights and the average
+    cut = Noise2Atom(cfg_ema, device="cpu")
+    cut.fit(noisy_movie.noisy, init=model, workdir=tmp_path / "cut", max_steps=2)
+    for k, v in cut.s2c.state_dict().items():
+        torch.testing.assert_close(v, averages[2][k])
+    again = Noise2Atom(cfg_ema, device="cpu")
+    again.fit(noisy_movie.noisy, workdir=tmp_path / "cut", resume=True)
+    for k, v in again.s2c.state_dict().items():
+        torch.testing.assert_close(v, averages[4][k])
+
+
+def test_pair_ema_is_checked_and_old_configurations_leave_it_out(tiny_generic):
+    from noise2atom.config import RunConfig
+
+    model, _ = tiny_generic
+    with pytest.raises(ConfigError, match=r"train.pair_ema=1.0 must be in \[0, 1\)"):
+        model.config.with_updates(train={"pair_ema": 1.0})
+    old = model.config.to_dict()
+    del old["train"]["pair_ema"]  # written before the option existed
+    assert RunConfig.from_dict(old).train.pair_ema == 0.0
+
+
 def test_model_header_with_unknown_parts_is_refused(tiny_generic, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file

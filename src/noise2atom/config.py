@@ -160,6 +160,10 @@ class TrainConfig:
     ``(1 - init_blend) * trained + init_blend * start`` at the end (weight-space ensembling, as WiSE-FT
     does for fine-tuned classifiers): 0 keeps the fine-tuned weights, 0.5 their mean with the start's,
     a hedge where the fine-tune lost what the start knew, at one network's cost. Ignored without a start.
+    ``pair_ema``: the decay of an exponential moving average of Ms2c's weights over the pair stage
+    (``ema ← pair_ema · ema + (1 − pair_ema) · weights`` after each pair step, starting from the
+    stage's first weights); the average replaces the weights when the stage ends, or when a run stops
+    inside it (its checkpoint keeps both, so a resumed run goes on averaging). 0 leaves it out.
     """
 
     batch_size: int = 6
@@ -193,6 +197,7 @@ class TrainConfig:
     convergence_cycle: float = 0.05
     convergence_lfc: float = 0.1
     init_blend: float = 0.0
+    pair_ema: float = 0.0
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -215,6 +220,7 @@ class TrainConfig:
         _check(0 <= self.brightness_sigma_px <= 16,
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(0 <= self.init_blend <= 1, f"train.init_blend={self.init_blend} must be in [0, 1]")
+        _check(0 <= self.pair_ema < 1, f"train.pair_ema={self.pair_ema} must be in [0, 1) (0: no average)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..config import RunConfig
 from ..data.patches import CleanImages, NoisyCrops, causal_stacks, central_crop
@@ -181,6 +182,11 @@ class Trainer:
 
         self.opt_d, self.opt_s2c, self.opt_c2s = rms(self.critic.parameters()), rms(self.s2c.parameters()), rms(self.c2s.parameters())
         self.opt_pair = torch.optim.Adam(self.s2c.parameters(), lr=t.pair_lr)
+        # the pair stage's moving average of Ms2c's weights (train.pair_ema), from its first weights
+        self.ema = None
+        if t.pair_ema > 0 and self.pair_sampler is not None:
+            self.ema = AveragedModel(self.s2c, multi_avg_fn=get_ema_multi_avg_fn(t.pair_ema))
+            self.ema.update_parameters(self.s2c)
         # one process: the seed alone (as always); data-parallel: each process its own samples
         ss = np.random.SeedSequence(seed) if self.world == 1 else np.random.SeedSequence([seed, self.rank])
         noisy_seq, clean_seq, pair_seq = ss.spawn(3)  # children 0 and 1 are those of spawn(2)
@@ -249,7 +255,18 @@ class Trainer:
         loss = torch.nn.functional.mse_loss(self.s2c(noisy), clean)
         loss.backward()
         self._step(self.opt_pair, self.s2c)
+        if self.ema is not None:
+            self.ema.update_parameters(self.s2c)
         return {"pair": float(loss.detach())}
+
+    def _take_ema(self) -> bool:
+        """Ms2c takes the pair stage's moving average of its weights (``train.pair_ema``); True if it did."""
+        if self.ema is None:
+            return False
+        self.s2c.load_state_dict(self.ema.module.state_dict())
+        log.info("Ms2c takes the moving average of its pair-stage weights (train.pair_ema=%g)",
+                 self.config.train.pair_ema)
+        return True
 
     def step(self) -> dict:
         """One batch of the paper's schedule (or of the pair stage first); returns the logged losses."""
@@ -414,6 +431,8 @@ class Trainer:
                 self.global_step += 1
                 self.attempt_step += 1
                 steps_done += 1
+                if self.pair_sampler is not None and self.attempt_step == t.pair_steps:
+                    self._take_ema()  # the stage's end: before its weights are scored and saved
                 row = {"step": self.global_step, "attempt": self.restarts,
                        "epoch": round(self.attempt_step / self.steps_per_epoch, 4),
                        "time_s": round(time.monotonic() - start, 3), **{k: round(v, 6) for k, v in losses.items()}}
@@ -436,6 +455,8 @@ class Trainer:
                 csv_file.close()
         if self.workdir is not None:
             self.save_checkpoint()
+        if self.in_pair_stage:  # stopped inside the stage: its checkpoint keeps the raw weights and the average
+            self._take_ema()
         best_step = best_score = None
         if self.best is not None:
             last_score = self.validation_score()
@@ -517,6 +538,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "best": {} if self.best is None else self.best,
             **({} if self.init_s2c is None else {"init_s2c": self.init_s2c}),  # for init_blend after a resume
+            **({} if self.ema is None else {"ema": self.ema.state_dict()}),
         }
 
     def _random_state(self) -> dict:
@@ -550,6 +572,8 @@ class Trainer:
             self.opt_pair.load_state_dict(state["opt_pair"])
         torch.set_rng_state(state["torch_rngs"][self.rank] if "torch_rngs" in state else state["torch_rng"])
         self.best = state.get("best") or None
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         if self.init_s2c is None and state.get("init_s2c"):  # a fine-tune resumed without its start model
             self.init_s2c = state["init_s2c"]
         self.global_step, self.attempt_step = meta["global_step"], meta["attempt_step"]

@@ -190,6 +190,52 @@ def test_pair_ema_is_checked_and_old_configurations_leave_it_out(tiny_generic):
     assert RunConfig.from_dict(old).train.pair_ema == 0.0
 
 
+def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_network(tiny_generic, noisy_movie,
+                                                                                      tmp_path):
+    from noise2atom.models import MeanOf, ensemble_size
+
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3)
+    plain = Noise2Atom(cfg, device="cpu")
+    assert plain.fit(noisy_movie.noisy, init=model).keep_start is False and ensemble_size(plain.s2c) == 1
+    both = Noise2Atom(cfg.with_updates(train={"keep_start": True}), device="cpu")
+    result = both.fit(noisy_movie.noisy, init=model)
+    assert result.keep_start and both.record["result"]["keep_start"] and isinstance(both.s2c, MeanOf)
+    x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, (2, 1 + cfg.model.context_frames, 64, 64)).astype(np.float32))
+    with torch.inference_mode():
+        tuned, start, mean = plain.s2c.eval()(x), model.s2c.eval()(x), both.s2c.eval()(x)
+    assert not torch.allclose(tuned, start, atol=1e-3)  # the two members differ, so the mean is neither
+    torch.testing.assert_close(mean, 0.5 * (tuned + start))
+    # the model file carries both networks, and denoising through it gives the same frames
+    path = both.save(tmp_path / "both.n2a")
+    again = Noise2Atom.load(path, device="cpu")
+    assert ensemble_size(again.s2c) == 2
+    np.testing.assert_allclose(again.denoise(noisy_movie.noisy), both.denoise(noisy_movie.noisy), atol=1e-5)
+    # fine-tuning the ensemble starts from its own fine-tuned network (the first)
+    more = Noise2Atom(pretrained.finetune_config(again, seed=2, pair_steps=1), device="cpu")
+    more.fit(noisy_movie.noisy, init=again)
+    assert ensemble_size(more.s2c) == 2
+    with torch.inference_mode():
+        torch.testing.assert_close(more.s2c.nets[1].eval()(x), tuned)
+
+
+def test_model_header_with_a_bad_member_count_is_refused(tiny_generic, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    _, path = tiny_generic
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    assert meta["s2c_members"] == "1"
+    bad = tmp_path / "bad.n2a"
+    save_file(tensors, str(bad), metadata={**meta, "s2c_members": "two"})
+    with pytest.raises(InputError, match="s2c_members"):
+        Noise2Atom.load(bad, device="cpu")
+    save_file(tensors, str(bad), metadata={**meta, "s2c_members": "2"})  # one network's weights only
+    with pytest.raises(InputError, match="do not match"):
+        Noise2Atom.load(bad, device="cpu")
+
+
 def test_model_header_with_unknown_parts_is_refused(tiny_generic, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -246,11 +292,12 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     out = tmp_path / "tuned.n2a"
     # without --init, train fine-tunes the default (what won in the arena), and says so in its log
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu",
-                                   "--init-blend", "0.5"])
+                                   "--init-blend", "0.5", "--keep-start"])
     assert res.exit_code == 0, res.output
     tuned = Noise2Atom.load(out, device="cpu")
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
     assert tuned.config.train.init_blend == 0.5 and tuned.record["result"]["init_blend"] == 0.5
+    assert tuned.config.train.keep_start and tuned.record["result"]["keep_start"] and len(tuned.s2c.nets) == 2
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "w.n2a"), "--init-blend", "2",
                                    "--device", "cpu"])
     assert res.exit_code != 0 and "init_blend=2.0 must be in [0, 1]" in res.output

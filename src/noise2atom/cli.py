@@ -125,6 +125,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
           init_blend: Optional[float] = typer.Option(
               None, help="After a fine-tune, the share of the starting model's weights mixed into the kept "
                          "ones (0 = the fine-tuned weights; 0.5 = their mean; default: the configuration's)"),
+          keep_start: Optional[bool] = typer.Option(
+              None, "--keep-start/--no-keep-start",
+              help="After a fine-tune, keep the starting network beside the fine-tuned one and denoise with "
+                   "the mean of both (twice the time per frame; default: the configuration's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -194,7 +198,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
                                                ("pair_steps", pair_steps),
                                                ("pair_background_px", pair_background_px),
-                                               ("init_blend", init_blend)) if v is not None}
+                                               ("init_blend", init_blend), ("keep_start", keep_start))
+                             if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):
                 context_frames = 0  # the game's cycle maps single frames

@@ -164,6 +164,9 @@ class TrainConfig:
     (``ema ← pair_ema · ema + (1 − pair_ema) · weights`` after each pair step, starting from the
     stage's first weights); the average replaces the weights when the stage ends, or when a run stops
     inside it (its checkpoint keeps both, so a resumed run goes on averaging). 0 leaves it out.
+    ``keep_start``: a fine-tune keeps its starting Ms2c beside the fine-tuned one, and the model
+    denoises with the mean of the two networks' outputs (:class:`~noise2atom.models.MeanOf`; twice
+    the time per frame): a hedge where the fine-tune lost what the start knew. Ignored without a start.
     """
 
     batch_size: int = 6
@@ -198,6 +201,7 @@ class TrainConfig:
     convergence_lfc: float = 0.1
     init_blend: float = 0.0
     pair_ema: float = 0.0
+    keep_start: bool = False
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")

@@ -33,7 +33,7 @@ from .denoise.inference import denoise_frames
 from .errors import InputError
 from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
 from .metrics import predictive_r2
-from .models import build_critic, build_generator
+from .models import build_critic, build_generator, ensemble_size, first_member
 from .train.trainer import Trainer, TrainResult, default_device
 
 log = logging.getLogger("noise2atom")
@@ -203,7 +203,8 @@ class Noise2Atom:
                 raise ConfigError("the model to start from has another network shape (model section "
                                   f"{init.config.model.__dict__} vs {self.config.model.__dict__}); start "
                                   "from one of the same preset and context frames")
-            init_s2c = {k: v.detach().to("cpu") for k, v in init.s2c.state_dict().items()}
+            # a model that is already an ensemble (train.keep_start) starts from its own fine-tuned network
+            init_s2c = {k: v.detach().to("cpu") for k, v in first_member(init.s2c).state_dict().items()}
         trainer = Trainer(self.config, frames, device=self.device, workdir=workdir, name=stack.name,
                           val_frames=val_frames, pair_frames=pairs, pair_sampler=sampler, init_s2c=init_s2c)
         if resume and not trainer.resume():
@@ -557,6 +558,7 @@ class Noise2Atom:
             "normalization": json.dumps(self.normalization.to_dict()),
             "record": json.dumps(self.record, default=str),
             "parts": "s2c" if denoiser_only else "all",
+            "s2c_members": str(ensemble_size(self.s2c)),
         }
         tmp = path.with_name(path.name + ".partial")
         save_file(tensors, str(tmp), metadata=meta)
@@ -593,6 +595,11 @@ class Noise2Atom:
         parts = meta.get("parts", "all")
         if parts not in ("all", "s2c"):
             raise InputError(f"{path}: model header is invalid (parts {parts!r})")
+        n = meta.get("s2c_members", "1")
+        if not (n.isdigit() and 1 <= int(n) <= 16):
+            raise InputError(f"{path}: model header is invalid (s2c_members {n!r})")
+        if int(n) > 1:  # the fine-tuned and the starting network as one (train.keep_start)
+            model.s2c = build_generator(config, noisy_side=True, members=int(n))
         nets = model._nets(parts)
         for prefix, net in nets:
             sd = {k[len(prefix) + 1:]: v.float() if v.is_floating_point() else v

@@ -344,12 +344,13 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
 
 
 def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, minutes: float = 1.0,
-                       preset: str = "small", causal: bool = False, **_) -> Output:
+                       preset: str = "small", causal: bool = False, train: dict | None = None, **_) -> Output:
     """This package as an arena method: the model of ``start`` (:func:`_noise2atom_model`; trained once
-    per series and budget, shared by the outputs), denoised with ``background`` ``"remove"`` (atoms
-    alone, averaged over the model's window of frames centred on each: with ``causal``, each frame's
-    own atoms, which see no later frame) or ``"keep"`` (atoms on the input's smooth support)."""
-    model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start)
+    per series and budget, shared by the outputs; ``train``: its training configuration's changes),
+    denoised with ``background`` ``"remove"`` (atoms alone, averaged over the model's window of frames
+    centred on each: with ``causal``, each frame's own atoms, which see no later frame) or ``"keep"``
+    (atoms on the input's smooth support)."""
+    model, params, fit = _noise2atom_model(noisy, seed, minutes, preset, start, train)
     if background == "remove":
         window = 1 if causal else model.choose_atom_window(noisy, atom_window=None)
         return Output(model.denoise(noisy, background="remove", atom_window=window),
@@ -362,11 +363,15 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
 
 
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the
-#: pretrained default as it is (``-default``), its fast student (``-fast``) or the default fine-tuned on
-#: the series (``-tuned``); ``-support``: the same model with ``--background keep``
-NOISE2ATOM_METHODS = {f"noise2atom{'' if start == 'fresh' else '-' + start}{'-support' if bg == 'keep' else ''}":
-                      partial(_noise2atom_method, start=start, background=bg)
-                      for start in ("fresh", "default", "fast", "tuned") for bg in ("remove", "keep")}
+#: pretrained default as it is (``-default``), its fast student (``-fast``), the default fine-tuned on
+#: the series (``-tuned``), or fine-tuned with its start kept beside it, the two networks' outputs
+#: averaged (``-tuned-withstart``, ``noise2atom train --keep-start``); ``-support``: the same model
+#: with ``--background keep``
+_STARTS = {"fresh": ("fresh", None), "default": ("default", None), "fast": ("fast", None),
+           "tuned": ("tuned", None), "tuned-withstart": ("tuned", {"keep_start": True})}
+NOISE2ATOM_METHODS = {f"noise2atom{'' if name == 'fresh' else '-' + name}{'-support' if bg == 'keep' else ''}":
+                      partial(_noise2atom_method, start=start, train=train, background=bg)
+                      for name, (start, train) in _STARTS.items() for bg in ("remove", "keep")}
 
 
 TKREM_ENV = "NOISE2ATOM_TKREM_PYTHON"

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..config import RunConfig
 from ..data.patches import CleanImages, NoisyCrops, causal_stacks, central_crop
-from ..models import LowPass, build_critic, build_generator, build_lowpass
+from ..models import LowPass, MeanOf, build_critic, build_generator, build_lowpass
 from . import losses as L
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -54,6 +54,7 @@ class TrainResult:
     kept_step: int | None = None  # the step whose weights were kept (best predictive score)
     kept_score: float | None = None
     init_blend: float | None = None  # the starting model's share of the kept weights (train.init_blend)
+    keep_start: bool = False  # Ms2c is the mean of the fine-tuned and the starting network (train.keep_start)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -469,6 +470,7 @@ class Trainer:
                 log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
                          best_step, best_score, last_score)
         blended = self._blend_with_start()
+        kept_start = self._keep_start()
         final_corr = self.probe_correlation()
         # a model that keeps the atoms and flattens a varying support can anti-correlate with the
         # input at Ms2b's scale (seen once in the pair-stage ablation, atom F1 0.98); an inverted
@@ -486,7 +488,7 @@ class Trainer:
                            converged_step=self.converged_step, final=final, restarts=self.restarts,
                            events=list(self.events), inverted_at_end=inverted, kept_step=best_step,
                            kept_score=None if best_score is None else round(best_score, 5),
-                           init_blend=blended)
+                           init_blend=blended, keep_start=kept_start)
 
     def _blend_with_start(self) -> float | None:
         """Move Ms2c's kept weights toward the starting model's by ``train.init_blend`` (a fine-tune
@@ -499,6 +501,17 @@ class Trainer:
         log.info("Ms2c's weights: %.2f of the fine-tuned and %.2f of the starting model's (train.init_blend)",
                  1 - share, share)
         return share
+
+    def _keep_start(self) -> bool:
+        """Make Ms2c the mean of the fine-tuned network and the starting one (``train.keep_start``, a
+        fine-tune only); True if it did. The checkpoints keep the fine-tuned network alone."""
+        if self.init_s2c is None or not self.config.train.keep_start:
+            return False
+        start = build_generator(self.config, noisy_side=True)
+        start.load_state_dict(self.init_s2c)
+        self.s2c = MeanOf([self.s2c, start.to(self.device)])
+        log.info("Ms2c: the mean of the fine-tuned and the starting network's outputs (train.keep_start)")
+        return True
 
     def recent_means(self) -> dict:
         if not self._recent:

@@ -137,15 +137,21 @@ def test_init_blend_mixes_the_fine_tuned_weights_with_the_start_and_survives_a_r
         torch.testing.assert_close(v, half.s2c.state_dict()[k])
 
 
-def test_init_blend_is_checked_and_old_configurations_keep_the_fine_tuned_weights(tiny_generic):
+@pytest.mark.parametrize("field, bad, message, default", [
+    ("init_blend", 1.5, r"train.init_blend=1.5 must be in \[0, 1\]", 0.0),
+    ("pair_ema", 1.0, r"train.pair_ema=1.0 must be in \[0, 1\)", 0.0),
+    ("keep_start", None, None, False)])
+def test_fine_tune_hedges_are_checked_and_old_configurations_leave_them_out(tiny_generic, field, bad, message,
+                                                                             default):
     from noise2atom.config import RunConfig
 
     model, _ = tiny_generic
-    with pytest.raises(ConfigError, match=r"train.init_blend=1.5 must be in \[0, 1\]"):
-        model.config.with_updates(train={"init_blend": 1.5})
+    if message is not None:
+        with pytest.raises(ConfigError, match=message):
+            model.config.with_updates(train={field: bad})
     old = model.config.to_dict()
-    del old["train"]["init_blend"]  # written before the option existed
-    assert RunConfig.from_dict(old).train.init_blend == 0.0
+    del old["train"][field]  # written before the option existed
+    assert getattr(RunConfig.from_dict(old).train, field) == default
 
 
 def test_pair_ema_keeps_the_moving_average_of_the_pair_stage_and_survives_a_resume(tiny_generic, noisy_movie,
@@ -177,17 +183,6 @@ def test_pair_ema_keeps_the_moving_average_of_the_pair_stage_and_survives_a_resu
     again.fit(noisy_movie.noisy, workdir=tmp_path / "cut", resume=True)
     for k, v in again.s2c.state_dict().items():
         torch.testing.assert_close(v, averages[4][k])
-
-
-def test_pair_ema_is_checked_and_old_configurations_leave_it_out(tiny_generic):
-    from noise2atom.config import RunConfig
-
-    model, _ = tiny_generic
-    with pytest.raises(ConfigError, match=r"train.pair_ema=1.0 must be in \[0, 1\)"):
-        model.config.with_updates(train={"pair_ema": 1.0})
-    old = model.config.to_dict()
-    del old["train"]["pair_ema"]  # written before the option existed
-    assert RunConfig.from_dict(old).train.pair_ema == 0.0
 
 
 def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_network(tiny_generic, noisy_movie,

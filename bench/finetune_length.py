@@ -198,12 +198,12 @@ def main(argv=None) -> None:
         if stages[0] != 0 or stages[-1] != 300:
             ap.error(f"--stages {a.stages}: needs 0 and 300 (the untrained start and the package's fine-tune), "
                      "and nothing past 300")
-        train = {}
+        from ablation import parse_fields  # bench/, beside this script: ablation.py's --lever parsing
+
         for item in a.train:
-            key, sep, value = item.partition("=")
-            if not sep:
+            if "=" not in item:
                 ap.error(f"--train {item}: expected KEY=VALUE")
-            train[key] = json.loads(value)
+        train = parse_fields(f"train.{item}" for item in a.train).get("train", {})
         rows = run(a.size, [int(s) for s in a.seeds.split(",")], movies, a.out, stages, not a.no_blind, train)
     print(summary(rows))
     if a.export:

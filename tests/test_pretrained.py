@@ -214,6 +214,17 @@ def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_ne
         torch.testing.assert_close(more.s2c.nets[1].eval()(x), tuned)
 
 
+def test_start_hedges_without_a_start_model_are_announced_and_left_out(tiny_config, noisy_movie, caplog):
+    from noise2atom.models import ensemble_size
+
+    cfg = tiny_config.with_updates(train={"epochs": 1, "keep_start": True, "init_blend": 0.5})
+    model = Noise2Atom(cfg, device="cpu")
+    with caplog.at_level("WARNING", logger="noise2atom"):
+        result = model.fit(noisy_movie.noisy, max_steps=1)
+    assert "train.keep_start and train.init_blend keep(s) a start model, and there is none" in caplog.text
+    assert result.keep_start is False and result.init_blend is None and ensemble_size(model.s2c) == 1
+
+
 def test_model_header_with_a_bad_member_count_is_refused(tiny_generic, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file

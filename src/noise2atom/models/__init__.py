@@ -33,5 +33,5 @@ def count_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["Generator", "Critic", "MeanOf", "ensemble_size", "first_member", "LowPass", "gaussian_kernel", "build_generator", "build_critic",
-           "build_lowpass", "count_parameters"]
+__all__ = ["Generator", "Critic", "MeanOf", "ensemble_size", "first_member", "LowPass", "gaussian_kernel",
+           "build_generator", "build_critic", "build_lowpass", "count_parameters"]

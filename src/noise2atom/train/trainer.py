@@ -139,6 +139,10 @@ class Trainer:
         self.pair_sampler = pair_sampler if t.pair_steps > 0 else None
         if t.pair_steps > 0 and pair_sampler is None:
             log.warning("%s: train.pair_steps > 0 but no pair sampler was given; the stage is left out", name)
+        hedges = [f for f, on in (("train.keep_start", t.keep_start), ("train.init_blend", t.init_blend > 0)) if on]
+        if hedges and init_s2c is None:  # both keep something of a start model, and there is none
+            log.warning("%s: %s keep(s) a start model, and there is none (train --init); left out", name,
+                        " and ".join(hedges))
         if self.pair_sampler is not None:  # the paper's epochs come after the pair stage
             self.total_steps += t.pair_steps
         if self.total_steps == 0:

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from noise2atom import pretrained
 from noise2atom.cli import app
-from noise2atom.distill import STUDENT_MODEL, _Crops, distill, student_config
+from noise2atom.distill import STUDENT_MODEL, distill, student_config
+from noise2atom.data.patches import CausalCrops
 from noise2atom.model import Noise2Atom
 
 runner = CliRunner()
@@ -35,7 +36,7 @@ def test_student_has_the_teachers_input_and_a_lighter_network(teacher):
 def test_distillation_learns_the_teachers_output(teacher, noisy_movie):
     frames = noisy_movie.noisy
     nz = teacher.normalization_for(frames)
-    x = torch.from_numpy(_Crops([nz.forward(frames)], 2, 48, np.random.default_rng(9)).batch(4))
+    x = torch.from_numpy(CausalCrops([nz.forward(frames)], 2, 48, np.random.default_rng(9)).batch(4))
     with torch.no_grad():
         target = teacher.s2c(x)
     untrained = Noise2Atom(student_config(teacher.config), device="cpu")

@@ -140,7 +140,11 @@ def test_init_blend_mixes_the_fine_tuned_weights_with_the_start_and_survives_a_r
 @pytest.mark.parametrize("field, bad, message, default", [
     ("init_blend", 1.5, r"train.init_blend=1.5 must be in \[0, 1\]", 0.0),
     ("pair_ema", 1.0, r"train.pair_ema=1.0 must be in \[0, 1\)", 0.0),
-    ("keep_start", None, None, False)])
+    ("keep_start", None, None, False),
+    ("merge_steps", -1, r"train.merge_steps=-1 must be >= 0", 0),
+    ("merge_lr", 0.0, r"train.merge_lr=0.0 must be > 0", 1e-4),
+    ("merge_batch", 0, r"train.merge_batch=0 must be >= 1", 8),
+    ("merge_crop_px", 8, r"train.merge_crop_px=8 must be in \[16, 4096\]", 96)])
 def test_fine_tune_hedges_are_checked_and_old_configurations_leave_them_out(tiny_generic, field, bad, message,
                                                                              default):
     from noise2atom.config import RunConfig
@@ -214,6 +218,36 @@ def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_ne
         torch.testing.assert_close(more.s2c.nets[1].eval()(x), tuned)
 
 
+def test_merge_steps_teach_the_two_networks_mean_to_one_network(tiny_generic, noisy_movie, tmp_path):
+    from noise2atom.data import CausalCrops
+    from noise2atom.models import ensemble_size
+
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(train={"keep_start": True})
+    both = Noise2Atom(cfg, device="cpu")
+    both.fit(noisy_movie.noisy, init=model)
+    merged = Noise2Atom(cfg.with_updates(train={"merge_steps": 40, "merge_lr": 1e-3, "merge_batch": 4}), device="cpu")
+    rows = []
+    result = merged.fit(noisy_movie.noisy, init=model, progress=lambda i, n, row: rows.append((i, n, row)))
+    assert result.keep_start and result.merged_steps == 40 and merged.record["result"]["merged_steps"] == 40
+    assert ensemble_size(merged.s2c) == 1 and ensemble_size(both.s2c) == 2
+    # the progress goes on past the fine-tune's steps with the merge's loss
+    assert rows[-1][0] == rows[-1][1] == 3 + 40 and "merge" in rows[-1][2]
+    # on the series' crops the merged network is much nearer the two networks' mean than the fine-tuned one is
+    nz = both.normalization_for(noisy_movie.noisy)
+    x = torch.from_numpy(CausalCrops([nz.forward(noisy_movie.noisy)], cfg.model.context_frames, 64,
+                                     np.random.default_rng(4)).batch(4))
+    with torch.inference_mode():
+        target, tuned, one = both.s2c.eval()(x), both.s2c.nets[0](x), merged.s2c(x)
+    before, after = float(torch.mean((tuned - target) ** 2)), float(torch.mean((one - target) ** 2))
+    assert after < before / 2, (before, after)
+    # the file holds one network and denoises as the merged model does
+    path = merged.save(tmp_path / "merged.n2a")
+    again = Noise2Atom.load(path, device="cpu")
+    assert ensemble_size(again.s2c) == 1
+    np.testing.assert_allclose(again.denoise(noisy_movie.noisy), merged.denoise(noisy_movie.noisy), atol=1e-5)
+
+
 def test_start_hedges_without_a_start_model_are_announced_and_left_out(tiny_config, noisy_movie, caplog):
     from noise2atom.models import ensemble_size
 
@@ -223,6 +257,11 @@ def test_start_hedges_without_a_start_model_are_announced_and_left_out(tiny_conf
         result = model.fit(noisy_movie.noisy, max_steps=1)
     assert "train.keep_start and train.init_blend keep(s) a start model, and there is none" in caplog.text
     assert result.keep_start is False and result.init_blend is None and ensemble_size(model.s2c) == 1
+    model = Noise2Atom(tiny_config.with_updates(train={"epochs": 1, "merge_steps": 5}), device="cpu")
+    with caplog.at_level("WARNING", logger="noise2atom"):
+        result = model.fit(noisy_movie.noisy, max_steps=1)
+    assert "train.merge_steps merges the networks that train.keep_start keeps, and it is off" in caplog.text
+    assert result.merged_steps is None
 
 
 def test_model_header_with_a_bad_member_count_is_refused(tiny_generic, tmp_path):
@@ -304,6 +343,12 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
     assert tuned.config.train.init_blend == 0.5 and tuned.record["result"]["init_blend"] == 0.5
     assert tuned.config.train.keep_start and tuned.record["result"]["keep_start"] and len(tuned.s2c.nets) == 2
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "merged.n2a"), "--pair-steps", "3",
+                                   "--device", "cpu", "--keep-start", "--merge-steps", "2"])
+    assert res.exit_code == 0, res.output
+    merged = Noise2Atom.load(tmp_path / "merged.n2a", device="cpu")
+    assert merged.config.train.merge_steps == 2 and merged.record["result"]["merged_steps"] == 2
+    assert not hasattr(merged.s2c, "nets")
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "w.n2a"), "--init-blend", "2",
                                    "--device", "cpu"])
     assert res.exit_code != 0 and "init_blend=2.0 must be in [0, 1]" in res.output

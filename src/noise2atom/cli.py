@@ -40,8 +40,8 @@ def _training_task(bar: Progress):
     task = bar.add_task("train", total=None, info="")
 
     def on_step(step, total, row):
-        info = (f"pairs: mse {row['pair']:.4f}" if "pair" in row
-                else f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
+        info = (f"pairs: mse {row['pair']:.4f}" if "pair" in row else f"merging: mse {row['merge']:.2e}"
+                if "merge" in row else f"cycle {row['cycle']:.3f} lfc {row['lfc']:.3f} corr {row['corr']:+.2f}")
         bar.update(task, completed=step, total=total, info=info)
 
     return on_step
@@ -129,6 +129,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
               None, "--keep-start/--no-keep-start",
               help="After a fine-tune, keep the starting network beside the fine-tuned one and denoise with "
                    "the mean of both (twice the time per frame; default: the configuration's)"),
+          merge_steps: Optional[int] = typer.Option(
+              None, min=0, help="With --keep-start: teach the two networks' mean back to one network in this many "
+                                "steps on INPUT's frames (one network's time per frame; 0 = keep both; "
+                                "default: the configuration's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -198,7 +202,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
                                                ("pair_steps", pair_steps),
                                                ("pair_background_px", pair_background_px),
-                                               ("init_blend", init_blend), ("keep_start", keep_start))
+                                               ("init_blend", init_blend), ("keep_start", keep_start),
+                                               ("merge_steps", merge_steps))
                              if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):

@@ -167,6 +167,11 @@ class TrainConfig:
     ``keep_start``: a fine-tune keeps its starting Ms2c beside the fine-tuned one, and the model
     denoises with the mean of the two networks' outputs (:class:`~noise2atom.models.MeanOf`; twice
     the time per frame): a hedge where the fine-tune lost what the start knew. Ignored without a start.
+    ``merge_steps``: with ``keep_start``, the two networks' mean is taught back to one network of
+    the same shape (starting from the fine-tuned weights) in this many Adam steps (``merge_lr``,
+    constant; batches of ``merge_batch`` crops of ``merge_crop_px``) on the series' own frames, each
+    with its earlier ones (:func:`~noise2atom.train.match.match_teacher`): the hedge at one network's
+    cost per frame. 0 keeps both networks in the model.
     """
 
     batch_size: int = 6
@@ -202,6 +207,10 @@ class TrainConfig:
     init_blend: float = 0.0
     pair_ema: float = 0.0
     keep_start: bool = False
+    merge_steps: int = 0
+    merge_lr: float = 1e-4
+    merge_batch: int = 8
+    merge_crop_px: int = 96
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -225,6 +234,10 @@ class TrainConfig:
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(0 <= self.init_blend <= 1, f"train.init_blend={self.init_blend} must be in [0, 1]")
         _check(0 <= self.pair_ema < 1, f"train.pair_ema={self.pair_ema} must be in [0, 1) (0: no average)")
+        _check(self.merge_steps >= 0, f"train.merge_steps={self.merge_steps} must be >= 0 (0: keep both networks)")
+        _check(self.merge_lr > 0, f"train.merge_lr={self.merge_lr} must be > 0")
+        _check(self.merge_batch >= 1, f"train.merge_batch={self.merge_batch} must be >= 1")
+        _check(16 <= self.merge_crop_px <= 4096, f"train.merge_crop_px={self.merge_crop_px} must be in [16, 4096]")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .data.patches import CausalCrops
+from .train.match import match_teacher
 
 log = logging.getLogger("noise2atom")
 
@@ -30,28 +32,6 @@ STUDENT_MODEL = {"width": 16, "res_blocks": 2, "kernels": (3,)}
 def student_config(teacher_config: RunConfig) -> RunConfig:
     """The teacher's configuration with the student's network (context frames and depth kept)."""
     return teacher_config.with_updates(model=STUDENT_MODEL)
-
-
-class _Crops:
-    """Random (1 + context, crop, crop) causal stacks of normalised frames from one or more series."""
-
-    def __init__(self, series: list[np.ndarray], context: int, crop: int, rng: np.random.Generator):
-        self.series = [s for s in series if min(s.shape[1:]) >= crop]
-        if not self.series:
-            sides = ", ".join(f"{s.shape[1]}x{s.shape[2]}" for s in series)
-            raise ValueError(f"distillation crops of {crop} px need frames at least that large (got {sides})")
-        self.context, self.crop, self.rng = context, crop, rng
-
-    def batch(self, n: int) -> np.ndarray:
-        out = np.empty((n, self.context + 1, self.crop, self.crop), np.float32)
-        for b in range(n):
-            s = self.series[self.rng.integers(len(self.series))]
-            t = int(self.rng.integers(len(s)))
-            y = int(self.rng.integers(s.shape[1] - self.crop + 1))
-            x = int(self.rng.integers(s.shape[2] - self.crop + 1))
-            idx = [max(0, i) for i in range(t - self.context, t + 1)]  # missing pasts: copies of frame 0
-            out[b] = s[idx, y:y + self.crop, x:x + self.crop]
-        return out
 
 
 def distill(teacher, series, *, steps: int = 1500, minutes: float | None = None, batch_size: int = 8,
@@ -88,29 +68,12 @@ def distill(teacher, series, *, steps: int = 1500, minutes: float | None = None,
     student = Noise2Atom(config=student_config(teacher.config), device=device)
     student.normalization = teacher.normalization
     normed = [teacher.normalization_for(s).forward(s) for s in series]
-    crops = _Crops(normed, teacher.config.model.context_frames, crop, np.random.default_rng([seed, 5]))
+    crops = CausalCrops(normed, teacher.config.model.context_frames, crop, np.random.default_rng([seed, 5]))
     torch.manual_seed(seed)
-    t_net = teacher.s2c.to(device).eval()
-    s_net = student.s2c.train()
-    opt = torch.optim.Adam(s_net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    start, losses, step = time.monotonic(), [], 0
+    start = time.monotonic()
     deadline = start + 60.0 * minutes if minutes is not None else None
-    for step in range(1, steps + 1):
-        x = torch.from_numpy(crops.batch(batch_size)).to(device)
-        with torch.inference_mode():
-            target = t_net(x)
-        loss = torch.mean((s_net(x) - target.clone()) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(step, steps, losses[-1])
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-    s_net.eval()
+    step, losses = match_teacher(student.s2c, teacher.s2c.to(device), crops, steps=steps, batch_size=batch_size,
+                                 lr=lr, device=device, deadline=deadline, progress=progress)
     summary = {"steps": step, "seconds": round(time.monotonic() - start, 1),
                "final_loss": float(np.mean(losses[-50:])), "crop": crop, "batch_size": batch_size,
                "student_model": {k: list(v) if isinstance(v, tuple) else v for k, v in STUDENT_MODEL.items()}}

@@ -212,6 +212,11 @@ class Noise2Atom:
         deadline = time.monotonic() + 60.0 * minutes if minutes is not None else None
         result = trainer.run(max_steps=max_steps, deadline=deadline, progress=progress)
         self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
+        if result.keep_start and self.config.train.merge_steps > 0:
+            result.merged_steps = self._merge(stack, trainer.seed, trainer.total_steps, progress)
+        elif self.config.train.merge_steps > 0 and not self.config.train.keep_start:
+            log.warning("%s: train.merge_steps merges the networks that train.keep_start keeps, and it is off; "
+                        "left out", stack.name)
         px_nm = pixel_size_nm(stack.pixel_size, stack.unit)
         self.record = {"result": result.to_dict(), "source": stack.name, "frames_used": len(frames),
                        **({"pixel_size_nm_range": [px_nm, px_nm]} if px_nm else {}),
@@ -221,6 +226,35 @@ class Noise2Atom:
                        **({"drift_std_px": np.round(sampler.shifts.std(axis=0), 3).tolist()}
                           if sampler is not None and sampler.context > 0 else {})}
         return result
+
+    def _merge(self, stack: Stack, seed: int, steps_before: int,
+               progress: Callable[[int, int, dict], None] | None = None) -> int:
+        """``train.merge_steps``: teach Ms2c, the mean of the fine-tuned and the starting network
+        (``train.keep_start``), back to one network, starting from the fine-tuned one, on crops of
+        the series' own frames (each with its earlier frames). Returns the steps taken."""
+        import copy
+
+        from .data.patches import CausalCrops
+        from .train.match import match_teacher
+
+        t, k, m = self.config.train, self.config.model.context_frames, self.config.model.size_multiple
+        rng = np.random.default_rng([seed, 13])
+        idx = sample_frame_indices(len(stack), self.config.data.n_frames, rng)
+        windows = [self.normalization.forward(np.stack([np.asarray(stack.data[max(0, int(j))], dtype=np.float32)
+                                                        for j in range(i - k, i + 1)])) for i in idx]
+        crop = min(t.merge_crop_px, *stack.data.shape[1:]) // m * m
+        crops = CausalCrops(windows, k, crop, rng, last_only=True)
+        student = copy.deepcopy(first_member(self.s2c))
+        log.info("%s: teaching the mean of the fine-tuned and the starting network to one network "
+                 "(train.merge_steps %d, crops of %d px)", stack.name, t.merge_steps, crop)
+        total = steps_before + t.merge_steps
+        on_step = None if progress is None else (lambda i, n, loss: progress(steps_before + i, total, {"merge": loss}))
+        steps, losses = match_teacher(student, self.s2c, crops, steps=t.merge_steps, batch_size=t.merge_batch,
+                                      lr=t.merge_lr, cosine=False, device=self.device, progress=on_step)
+        log.info("merged in %d steps: mean squared difference to the two networks' mean %.2e (last 10 steps)",
+                 steps, float(np.mean(losses[-10:])))
+        self.s2c = student
+        return steps
 
     # -- inference -----------------------------------------------------------------------------
     @property

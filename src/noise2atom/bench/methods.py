@@ -365,10 +365,12 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the
 #: pretrained default as it is (``-default``), its fast student (``-fast``), the default fine-tuned on
 #: the series (``-tuned``), or fine-tuned with its start kept beside it, the two networks' outputs
-#: averaged (``-tuned-withstart``, ``noise2atom train --keep-start``); ``-support``: the same model
+#: averaged (``-tuned-withstart``, ``noise2atom train --keep-start``), or that mean taught back to one
+#: network in 100 steps (``-tuned-merged``, ``--keep-start --merge-steps 100``); ``-support``: the same model
 #: with ``--background keep``
 _STARTS = {"fresh": ("fresh", None), "default": ("default", None), "fast": ("fast", None),
-           "tuned": ("tuned", None), "tuned-withstart": ("tuned", {"keep_start": True})}
+           "tuned": ("tuned", None), "tuned-withstart": ("tuned", {"keep_start": True}),
+           "tuned-merged": ("tuned", {"keep_start": True, "merge_steps": 100})}
 NOISE2ATOM_METHODS = {f"noise2atom{'' if name == 'fresh' else '-' + name}{'-support' if bg == 'keep' else ''}":
                       partial(_noise2atom_method, start=start, train=train, background=bg)
                       for name, (start, train) in _STARTS.items() for bg in ("remove", "keep")}

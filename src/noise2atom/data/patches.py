@@ -105,3 +105,31 @@ class CleanImages:
 
     def batch(self, b: int) -> np.ndarray:
         return simulate_clean(b, size=self.size, config=self.config, seed=self.rng)[:, None]
+
+
+class CausalCrops:
+    """Random (1 + context, crop, crop) causal stacks of normalised frames from one or more series.
+
+    ``last_only``: every stack ends on a series' last frame (series that are already one frame with
+    its earlier ones); otherwise on any frame, a series' first frames taking copies of its frame 0
+    for the missing past (as denoising does at a series' start).
+    """
+
+    def __init__(self, series: list[np.ndarray], context: int, crop: int, rng: np.random.Generator, *,
+                 last_only: bool = False):
+        self.series = [s for s in series if min(s.shape[1:]) >= crop]
+        if not self.series:
+            sides = ", ".join(f"{s.shape[1]}x{s.shape[2]}" for s in series)
+            raise ValueError(f"crops of {crop} px need frames at least that large (got {sides})")
+        self.context, self.crop, self.rng, self.last_only = context, crop, rng, last_only
+
+    def batch(self, n: int) -> np.ndarray:
+        out = np.empty((n, self.context + 1, self.crop, self.crop), np.float32)
+        for b in range(n):
+            s = self.series[self.rng.integers(len(self.series))]
+            t = len(s) - 1 if self.last_only else int(self.rng.integers(len(s)))
+            y = int(self.rng.integers(s.shape[1] - self.crop + 1))
+            x = int(self.rng.integers(s.shape[2] - self.crop + 1))
+            idx = [max(0, i) for i in range(t - self.context, t + 1)]  # missing pasts: copies of frame 0
+            out[b] = s[idx, y:y + self.crop, x:x + self.crop]
+        return out

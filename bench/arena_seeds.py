@@ -1,7 +1,7 @@
 """Compare methods over arena runs of several seeds: mean ± sd per movie, and paired differences.
 
     python bench/arena_seeds.py SEED=RESULTS.json[:TAG][,MORE.json] ... [--methods a,b,c] [--against b]
-                                [--metrics f1,predictive,psnr_db] [--inverted]
+                                [--metrics f1,predictive,psnr_db] [--inverted] [--decimals 3]
 
 Each argument names a seed and the results.json files of ``noise2atom benchmark --seed SEED`` runs
 (several files of one seed are merged; a method found twice keeps the later file's row; a file given
@@ -11,7 +11,8 @@ matched by dataset name; a paired difference (a method minus ``--against``) is t
 where both methods saw the same movie, so the spread between movies of different seeds does not hide
 it. ``--inverted`` counts, per method and movie, the runs whose output has a negative predictive
 score (an inverted mapping: frame n anti-predicts raw frame n + 1) and the trainings' restarts after
-an inversion was seen.
+an inversion was seen. ``--decimals`` sets the figures' decimals (3; 4 shows the predictive
+score's per-movie margins, often under 0.001).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def main() -> None:
     ap.add_argument("--against", default=None)
     ap.add_argument("--metrics", default="f1,predictive,psnr_db")
     ap.add_argument("--inverted", action="store_true", help="count runs with a negative predictive score")
+    ap.add_argument("--decimals", type=int, default=3, help="decimals of the figures (default: %(default)s)")
     a = ap.parse_args()
+    n = a.decimals
     rows: dict = {}
     for run in a.runs:
         seed, files = run.split("=", 1)
@@ -49,7 +52,7 @@ def main() -> None:
             for s in sets:
                 v = [r[key] for r in rows.get((m, s), {}).values()]
                 sd = np.std(v, ddof=1) if len(v) > 1 else 0.0
-                cells.append(f"{np.mean(v):.3f} ± {sd:.3f} ({len(v)})" if v else "—")
+                cells.append(f"{np.mean(v):.{n}f} ± {sd:.{n}f} ({len(v)})" if v else "—")
             print(f"| {m} | " + " | ".join(cells) + " |")
     if a.against:
         for key in a.metrics.split(","):
@@ -62,7 +65,7 @@ def main() -> None:
                 for s in sets:
                     mine, base = rows.get((m, s), {}), rows.get((a.against, s), {})
                     d = [mine[k][key] - base[k][key] for k in sorted(mine) if k in base]
-                    cells.append(" / ".join(f"{x:+.3f}" for x in d) + f" (mean {np.mean(d):+.3f})" if d else "—")
+                    cells.append(" / ".join(f"{x:+.{n}f}" for x in d) + f" (mean {np.mean(d):+.{n}f})" if d else "—")
                 print(f"| {m} | " + " | ".join(cells) + " |")
     if a.inverted:
         print("\n### inverted: runs with a negative predictive score / runs (restarts after an inversion)\n")

@@ -248,6 +248,24 @@ def test_merge_steps_teach_the_two_networks_mean_to_one_network(tiny_generic, no
     np.testing.assert_allclose(again.denoise(noisy_movie.noisy), merged.denoise(noisy_movie.noisy), atol=1e-5)
 
 
+def test_the_merge_learns_on_frames_with_their_past_within_a_memory_bound(tiny_config, noisy_movie, monkeypatch):
+    import noise2atom.model as model_module
+    from noise2atom.io import stack_from_array
+
+    model = Noise2Atom(tiny_config.with_updates(model={"context_frames": 2}, train={"epochs": 0, "pair_steps": 2}),
+                       device="cpu")
+    stack = stack_from_array(noisy_movie.noisy)
+    model.prepare(stack)  # fits the normalisation
+    frames = model.normalization.forward(noisy_movie.noisy.astype(np.float32))
+    windows = model._merge_windows(stack, np.random.default_rng(0))
+    assert len(windows) == len(noisy_movie.noisy)  # 6 frames, fewer than data.n_frames, all within the bound
+    for w in windows:  # each ends on a frame and holds its two earlier ones (frame 0 repeated at the start)
+        i = int(np.argmin([np.abs(f - w[-1]).max() for f in frames]))
+        np.testing.assert_allclose(w, frames[[max(0, i - 2), max(0, i - 1), i]])
+    monkeypatch.setattr(model_module, "MERGE_WINDOW_BYTES", 2 * 3 * 64 * 64 * 4)  # room for two windows
+    assert len(model._merge_windows(stack, np.random.default_rng(0))) == 4  # but never fewer than 4
+
+
 def test_start_hedges_without_a_start_model_are_announced_and_left_out(tiny_config, noisy_movie, caplog):
     from noise2atom.models import ensemble_size
 

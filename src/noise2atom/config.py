@@ -170,8 +170,9 @@ class TrainConfig:
     ``merge_steps``: with ``keep_start``, the two networks' mean is taught back to one network of
     the same shape (starting from the fine-tuned weights) in this many Adam steps (``merge_lr``,
     constant; batches of ``merge_batch`` crops of ``merge_crop_px``) on the series' own frames, each
-    with its earlier ones (:func:`~noise2atom.train.match.match_teacher`): the hedge at one network's
-    cost per frame. 0 keeps both networks in the model.
+    with its earlier ones (up to ``data.n_frames`` of them, at most 256 MB;
+    :func:`~noise2atom.train.match.match_teacher`): the hedge at one network's cost per frame. 0 keeps
+    both networks in the model.
     """
 
     batch_size: int = 6

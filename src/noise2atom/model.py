@@ -38,6 +38,10 @@ from .train.trainer import Trainer, TrainResult, default_device
 
 log = logging.getLogger("noise2atom")
 
+#: the most memory the merge's frames take (``train.merge_steps``): 120 windows of 5 frames of 128²,
+#: 51 of 512², 12 of 1024²; at least 4 windows whatever their size
+MERGE_WINDOW_BYTES = 256 * 2**20
+
 MODEL_FORMAT = "noise2atom-model"
 MODEL_FORMAT_VERSION = 1
 #: tiles per forward pass at least, on a GPU (:meth:`Noise2Atom.default_batch`)
@@ -237,11 +241,10 @@ class Noise2Atom:
         from .data.patches import CausalCrops
         from .train.match import match_teacher
 
-        t, k, m = self.config.train, self.config.model.context_frames, self.config.model.size_multiple
+        t, m = self.config.train, self.config.model.size_multiple
+        k = self.config.model.context_frames
         rng = np.random.default_rng([seed, 13])
-        idx = sample_frame_indices(len(stack), self.config.data.n_frames, rng)
-        windows = [self.normalization.forward(np.stack([np.asarray(stack.data[max(0, int(j))], dtype=np.float32)
-                                                        for j in range(i - k, i + 1)])) for i in idx]
+        windows = self._merge_windows(stack, rng)
         crop = min(t.merge_crop_px, *stack.data.shape[1:]) // m * m
         crops = CausalCrops(windows, k, crop, rng, last_only=True)
         student = copy.deepcopy(first_member(self.s2c))
@@ -255,6 +258,17 @@ class Noise2Atom:
                  steps, float(np.mean(losses[-10:])))
         self.s2c = student
         return steps
+
+    def _merge_windows(self, stack: Stack, rng: np.random.Generator) -> list[np.ndarray]:
+        """The frames the merge learns on: up to ``data.n_frames`` sampled frames, each with its
+        earlier ones (``(1 + context, Y, X)``, normalised; a series' first frames take copies of frame
+        0), at most :data:`MERGE_WINDOW_BYTES` of them in all (but 4 windows at least)."""
+        k = self.config.model.context_frames
+        per_window = (k + 1) * int(np.prod(stack.data.shape[1:])) * 4
+        n = max(4, min(self.config.data.n_frames, MERGE_WINDOW_BYTES // per_window))
+        idx = sample_frame_indices(len(stack), n, rng)
+        return [self.normalization.forward(np.stack([np.asarray(stack.data[max(0, int(j))], dtype=np.float32)
+                                                     for j in range(i - k, i + 1)])) for i in idx]
 
     # -- inference -----------------------------------------------------------------------------
     @property

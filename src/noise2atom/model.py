@@ -8,6 +8,7 @@ its expected output, which :meth:`Noise2Atom.load` re-runs to prove the file reb
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -24,7 +25,7 @@ from ._version import __version__
 from .config import ATOM_BRIGHTNESS_MODES, BACKGROUND_MODES, ConfigError, RunConfig, preset_config
 from .data.normalize import Normalization
 from .data.pairs import measure_drift
-from .data.patches import causal_stacks, central_crop, sample_frame_indices
+from .data.patches import CausalCrops, causal_stacks, central_crop, sample_frame_indices
 from .denoise.window import AtomWindow, best_atom_window
 from .denoise.background import (ATOM_BRIGHTNESS_CHOICES, ATOM_FRAME_CHOICES, ATOM_POWER_CHOICES, CHOOSE_FRAMES,
                                  CHOOSE_PX, DEFAULT_SIGMA_PX, SUPPORT_FRAME_CHOICES, SUPPORT_SIGMA_CHOICES,
@@ -34,6 +35,7 @@ from .errors import InputError
 from .io import LazyFrames, Stack, check_frames, pixel_size_nm, read_stack, stack_from_array
 from .metrics import predictive_r2
 from .models import build_critic, build_generator, ensemble_size, first_member
+from .train.match import match_teacher
 from .train.trainer import Trainer, TrainResult, default_device
 
 log = logging.getLogger("noise2atom")
@@ -236,17 +238,11 @@ class Noise2Atom:
         """``train.merge_steps``: teach Ms2c, the mean of the fine-tuned and the starting network
         (``train.keep_start``), back to one network, starting from the fine-tuned one, on crops of
         the series' own frames (each with its earlier frames). Returns the steps taken."""
-        import copy
-
-        from .data.patches import CausalCrops
-        from .train.match import match_teacher
-
         t, m = self.config.train, self.config.model.size_multiple
-        k = self.config.model.context_frames
         rng = np.random.default_rng([seed, 13])
         windows = self._merge_windows(stack, rng)
         crop = min(t.merge_crop_px, *stack.data.shape[1:]) // m * m
-        crops = CausalCrops(windows, k, crop, rng, last_only=True)
+        crops = CausalCrops(windows, self.config.model.context_frames, crop, rng, last_only=True)
         student = copy.deepcopy(first_member(self.s2c))
         log.info("%s: teaching the mean of the fine-tuned and the starting network to one network "
                  "(train.merge_steps %d, crops of %d px)", stack.name, t.merge_steps, crop)

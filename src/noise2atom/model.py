@@ -219,7 +219,10 @@ class Noise2Atom:
         result = trainer.run(max_steps=max_steps, deadline=deadline, progress=progress)
         self.s2c, self.c2s, self.critic = trainer.s2c, trainer.c2s, trainer.critic
         if result.keep_start and self.config.train.merge_steps > 0:
-            result.merged_steps = self._merge(stack, trainer.seed, trainer.total_steps, progress)
+            t0 = time.monotonic()
+            result.merged_steps = self._merge(stack, trainer.seed, trainer.total_steps, progress, deadline)
+            result.merge_seconds = time.monotonic() - t0
+            result.seconds += result.merge_seconds
         elif self.config.train.merge_steps > 0 and not self.config.train.keep_start:
             log.warning("%s: train.merge_steps merges the networks that train.keep_start keeps, and it is off; "
                         "left out", stack.name)
@@ -234,11 +237,16 @@ class Noise2Atom:
         return result
 
     def _merge(self, stack: Stack, seed: int, steps_before: int,
-               progress: Callable[[int, int, dict], None] | None = None) -> int:
+               progress: Callable[[int, int, dict], None] | None = None, deadline: float | None = None) -> int:
         """``train.merge_steps``: teach Ms2c, the mean of the fine-tuned and the starting network
         (``train.keep_start``), back to one network, starting from the fine-tuned one, on crops of
-        the series' own frames (each with its earlier frames). Returns the steps taken."""
+        the series' own frames (each with its earlier frames). Returns the steps taken: 0 when the
+        time budget (``deadline``, ``time.monotonic()``) ran out first, and then the two networks stay."""
         t, m = self.config.train, self.config.model.size_multiple
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning("%s: the time budget ran out before train.merge_steps; the two networks are kept "
+                        "(twice the time per frame)", stack.name)
+            return 0
         rng = np.random.default_rng([seed, 13])
         windows = self._merge_windows(stack, rng)
         crop = min(t.merge_crop_px, *stack.data.shape[1:]) // m * m
@@ -249,7 +257,12 @@ class Noise2Atom:
         total = steps_before + t.merge_steps
         on_step = None if progress is None else (lambda i, n, loss: progress(steps_before + i, total, {"merge": loss}))
         steps, losses = match_teacher(student, self.s2c, crops, steps=t.merge_steps, batch_size=t.merge_batch,
-                                      lr=t.merge_lr, cosine=False, device=self.device, progress=on_step)
+                                      lr=t.merge_lr, cosine=False, device=self.device, deadline=deadline,
+                                      progress=on_step)
+        if steps < t.merge_steps:  # a network taught part of the way was never measured: keep the two
+            log.warning("%s: the time budget ran out after %d of %d merge steps (train.merge_steps); the two "
+                        "networks are kept (twice the time per frame)", stack.name, steps, t.merge_steps)
+            return 0
         log.info("merged in %d steps: mean squared difference to the two networks' mean %.2e (last 10 steps)",
                  steps, float(np.mean(losses[-10:])))
         self.s2c = student

@@ -56,6 +56,7 @@ class TrainResult:
     init_blend: float | None = None  # the starting model's share of the kept weights (train.init_blend)
     keep_start: bool = False  # Ms2c is the mean of the fine-tuned and the starting network (train.keep_start)
     merged_steps: int | None = None  # that mean taught back to one network in this many steps (train.merge_steps)
+    merge_seconds: float | None = None  # the merge's time, included in ``seconds``
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

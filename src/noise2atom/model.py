@@ -275,9 +275,11 @@ class Noise2Atom:
         k = self.config.model.context_frames
         per_window = (k + 1) * int(np.prod(stack.data.shape[1:])) * 4
         n = max(4, min(self.config.data.n_frames, MERGE_WINDOW_BYTES // per_window))
-        idx = sample_frame_indices(len(stack), n, rng)
-        return [self.normalization.forward(np.stack([np.asarray(stack.data[max(0, int(j))], dtype=np.float32)
-                                                     for j in range(i - k, i + 1)])) for i in idx]
+        windows = []
+        for i in sample_frame_indices(len(stack), n, rng):
+            *_, last = causal_stacks(np.asarray(stack.data[max(0, int(i) - k):int(i) + 1], dtype=np.float32), k)
+            windows.append(self.normalization.forward(last))
+        return windows
 
     # -- inference -----------------------------------------------------------------------------
     @property

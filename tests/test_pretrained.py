@@ -142,6 +142,7 @@ def test_init_blend_mixes_the_fine_tuned_weights_with_the_start_and_survives_a_r
     ("init_blend", 1.5, r"train.init_blend=1.5 must be in \[0, 1\]", 0.0),
     ("pair_ema", 1.0, r"train.pair_ema=1.0 must be in \[0, 1\)", 0.0),
     ("keep_start", None, None, False),
+    ("keep_start_margin", -0.1, r"train.keep_start_margin=-0.1 must be >= 0", 0.005),
     ("merge_steps", -1, r"train.merge_steps=-1 must be >= 0", 0),
     ("merge_lr", 0.0, r"train.merge_lr=0.0 must be > 0", 1e-4),
     ("merge_batch", 0, r"train.merge_batch=0 must be >= 1", 8),
@@ -198,7 +199,7 @@ def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_ne
     cfg = pretrained.finetune_config(model, seed=1, pair_steps=3)
     plain = Noise2Atom(cfg, device="cpu")
     assert plain.fit(noisy_movie.noisy, init=model).keep_start is False and ensemble_size(plain.s2c) == 1
-    both = Noise2Atom(cfg.with_updates(train={"keep_start": True}), device="cpu")
+    both = Noise2Atom(cfg.with_updates(train={"keep_start": True, "keep_start_margin": 1.0}), device="cpu")
     result = both.fit(noisy_movie.noisy, init=model)
     assert result.keep_start and both.record["result"]["keep_start"] and isinstance(both.s2c, MeanOf)
     x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, (2, 1 + cfg.model.context_frames, 64, 64)).astype(np.float32))
@@ -219,12 +220,44 @@ def test_keep_start_denoises_with_the_mean_of_the_fine_tuned_and_the_starting_ne
         torch.testing.assert_close(more.s2c.nets[1].eval()(x), tuned)
 
 
+def test_keep_start_keeps_the_start_only_where_it_holds_up_on_the_series(tiny_generic, noisy_movie, caplog):
+    from noise2atom.models import MeanOf, ensemble_size
+
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(train={"keep_start": True})
+    always = Noise2Atom(cfg.with_updates(train={"keep_start_margin": 1.0}), device="cpu")
+    result = always.fit(noisy_movie.noisy, init=model)
+    check = result.start_check
+    # the fine-tuned network's score is the held-out score that chose its weights
+    assert result.keep_start and isinstance(always.s2c, MeanOf) and check["fine_tuned"] == result.kept_score
+    drop = check["fine_tuned"] - check["with_start"]
+    assert drop > 0.005, check  # on this tiny series the untrained-for-it start pulls the mean down
+    assert always.record["result"]["start_check"] == check
+    # a margin below the drop: the start is left out, and with it the merge
+    strict = Noise2Atom(cfg.with_updates(train={"keep_start_margin": drop / 2, "merge_steps": 10}), device="cpu")
+    with caplog.at_level(logging.WARNING, logger="noise2atom"):
+        result = strict.fit(noisy_movie.noisy, init=model)
+    assert "the starting network does not hold up on this series" in caplog.text
+    assert not result.keep_start and result.merged_steps is None and ensemble_size(strict.s2c) == 1
+    assert result.start_check == {**check, "margin": drop / 2}
+    x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, (2, 1 + cfg.model.context_frames, 64, 64)).astype(np.float32))
+    with torch.inference_mode():  # what is kept is the fine-tuned network alone
+        torch.testing.assert_close(strict.s2c.eval()(x), always.s2c.eval().nets[0](x))
+    # a margin above it: kept
+    loose = Noise2Atom(cfg.with_updates(train={"keep_start_margin": drop * 2}), device="cpu")
+    assert loose.fit(noisy_movie.noisy, init=model).keep_start and ensemble_size(loose.s2c) == 2
+    # no check without the option
+    assert Noise2Atom(cfg.with_updates(train={"keep_start": False}), device="cpu").fit(
+        noisy_movie.noisy, init=model).start_check is None
+
+
 def test_merge_steps_teach_the_two_networks_mean_to_one_network(tiny_generic, noisy_movie, tmp_path):
     from noise2atom.data import CausalCrops
     from noise2atom.models import ensemble_size
 
     model, _ = tiny_generic
-    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(train={"keep_start": True})
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(
+        train={"keep_start": True, "keep_start_margin": 1.0})
     both = Noise2Atom(cfg, device="cpu")
     both.fit(noisy_movie.noisy, init=model)
     merged = Noise2Atom(cfg.with_updates(train={"merge_steps": 40, "merge_lr": 1e-3, "merge_batch": 4}), device="cpu")
@@ -255,7 +288,7 @@ def test_a_merge_past_the_time_budget_keeps_the_two_networks(tiny_generic, noisy
 
     model, _ = tiny_generic
     cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(
-        train={"keep_start": True, "merge_steps": 50})
+        train={"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 50})
     # the budget runs out before the merge begins: nothing merged, the two networks stay
     late = Noise2Atom(cfg, device="cpu")
     with caplog.at_level(logging.WARNING, logger="noise2atom"):
@@ -385,14 +418,15 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     out = tmp_path / "tuned.n2a"
     # without --init, train fine-tunes the default (what won in the arena), and says so in its log
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu",
-                                   "--init-blend", "0.5", "--keep-start"])
+                                   "--init-blend", "0.5", "--keep-start", "--keep-start-margin", "1"])
     assert res.exit_code == 0, res.output
     tuned = Noise2Atom.load(out, device="cpu")
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
     assert tuned.config.train.init_blend == 0.5 and tuned.record["result"]["init_blend"] == 0.5
     assert tuned.config.train.keep_start and tuned.record["result"]["keep_start"] and len(tuned.s2c.nets) == 2
+    assert tuned.config.train.keep_start_margin == 1.0 and tuned.record["result"]["start_check"]["margin"] == 1.0
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "merged.n2a"), "--pair-steps", "3",
-                                   "--device", "cpu", "--keep-start", "--merge-steps", "2"])
+                                   "--device", "cpu", "--keep-start", "--keep-start-margin", "1", "--merge-steps", "2"])
     assert res.exit_code == 0, res.output
     merged = Noise2Atom.load(tmp_path / "merged.n2a", device="cpu")
     assert merged.config.train.merge_steps == 2 and merged.record["result"]["merged_steps"] == 2

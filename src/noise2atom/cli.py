@@ -129,6 +129,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
               None, "--keep-start/--no-keep-start",
               help="After a fine-tune, keep the starting network beside the fine-tuned one and denoise with "
                    "the mean of both (twice the time per frame; default: the configuration's)"),
+          keep_start_margin: Optional[float] = typer.Option(
+              None, min=0, help="With --keep-start: keep the start only if the two networks' mean predicts "
+                                "held-out frames of INPUT at most this much worse (predictive score) than the "
+                                "fine-tuned network alone (1 = always keep; default: the configuration's)"),
           merge_steps: Optional[int] = typer.Option(
               None, min=0, help="With --keep-start: teach the two networks' mean back to one network in this many "
                                 "steps on INPUT's frames (one network's time per frame; 0 = keep both; "
@@ -203,6 +207,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                                ("pair_steps", pair_steps),
                                                ("pair_background_px", pair_background_px),
                                                ("init_blend", init_blend), ("keep_start", keep_start),
+                                               ("keep_start_margin", keep_start_margin),
                                                ("merge_steps", merge_steps))
                              if v is not None}
             updates = {}

@@ -167,6 +167,10 @@ class TrainConfig:
     ``keep_start``: a fine-tune keeps its starting Ms2c beside the fine-tuned one, and the model
     denoises with the mean of the two networks' outputs (:class:`~noise2atom.models.MeanOf`; twice
     the time per frame): a hedge where the fine-tune lost what the start knew. Ignored without a start.
+    ``keep_start_margin``: the check that the start holds up on the series: the mean is kept only if
+    its predictive score on the held-out consecutive frames (the score ``select_best`` uses) is at
+    most this much below the fine-tuned network's alone; otherwise the fine-tuned network is kept
+    alone (and nothing is merged). 1 or more keeps the mean always.
     ``merge_steps``: with ``keep_start``, the two networks' mean is taught back to one network of
     the same shape (starting from the fine-tuned weights) in this many Adam steps (``merge_lr``,
     constant; batches of ``merge_batch`` crops of ``merge_crop_px``) on the series' own frames, each
@@ -208,6 +212,7 @@ class TrainConfig:
     init_blend: float = 0.0
     pair_ema: float = 0.0
     keep_start: bool = False
+    keep_start_margin: float = 0.005
     merge_steps: int = 0
     merge_lr: float = 1e-4
     merge_batch: int = 8
@@ -235,6 +240,8 @@ class TrainConfig:
                f"train.brightness_sigma_px={self.brightness_sigma_px} must be in [0, 16] (0: use Ms2b)")
         _check(0 <= self.init_blend <= 1, f"train.init_blend={self.init_blend} must be in [0, 1]")
         _check(0 <= self.pair_ema < 1, f"train.pair_ema={self.pair_ema} must be in [0, 1) (0: no average)")
+        _check(self.keep_start_margin >= 0,
+               f"train.keep_start_margin={self.keep_start_margin} must be >= 0 (1 or more: always keep the start)")
         _check(self.merge_steps >= 0, f"train.merge_steps={self.merge_steps} must be >= 0 (0: keep both networks)")
         _check(self.merge_lr > 0, f"train.merge_lr={self.merge_lr} must be > 0")
         _check(self.merge_batch >= 1, f"train.merge_batch={self.merge_batch} must be >= 1")

@@ -336,7 +336,9 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
             with tempfile.TemporaryDirectory() as tmp:
                 result = model.fit(noisy, minutes=minutes, workdir=tmp, init=init)
             params = {"start": start, "steps": result.steps, "kept_step": result.kept_step,
-                      "restarts": result.restarts, "preset": config.preset}
+                      "restarts": result.restarts, "preset": config.preset,
+                      **({"start_check": result.start_check, "keep_start": result.keep_start}
+                         if result.start_check else {})}
         _N2A_LAST.clear()
         _N2A_LAST.update(key=key, model=model, params=params, fit=time.perf_counter() - t0)
         return model, params, _N2A_LAST["fit"]

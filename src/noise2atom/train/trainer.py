@@ -55,6 +55,8 @@ class TrainResult:
     kept_score: float | None = None
     init_blend: float | None = None  # the starting model's share of the kept weights (train.init_blend)
     keep_start: bool = False  # Ms2c is the mean of the fine-tuned and the starting network (train.keep_start)
+    # train.keep_start's check: the held-out predictive scores of the fine-tuned network and of the mean
+    start_check: dict | None = None
     merged_steps: int | None = None  # that mean taught back to one network in this many steps (train.merge_steps)
     merge_seconds: float | None = None  # the merge's time, included in ``seconds``
 
@@ -476,7 +478,7 @@ class Trainer:
                 log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
                          best_step, best_score, last_score)
         blended = self._blend_with_start()
-        kept_start = self._keep_start()
+        kept_start, start_check = self._keep_start()
         final_corr = self.probe_correlation()
         # a model that keeps the atoms and flattens a varying support can anti-correlate with the
         # input at Ms2b's scale (seen once in the pair-stage ablation, atom F1 0.98); an inverted
@@ -494,7 +496,7 @@ class Trainer:
                            converged_step=self.converged_step, final=final, restarts=self.restarts,
                            events=list(self.events), inverted_at_end=inverted, kept_step=best_step,
                            kept_score=None if best_score is None else round(best_score, 5),
-                           init_blend=blended, keep_start=kept_start)
+                           init_blend=blended, keep_start=kept_start, start_check=start_check)
 
     def _blend_with_start(self) -> float | None:
         """Move Ms2c's kept weights toward the starting model's by ``train.init_blend`` (a fine-tune
@@ -508,16 +510,32 @@ class Trainer:
                  1 - share, share)
         return share
 
-    def _keep_start(self) -> bool:
+    def _keep_start(self) -> tuple[bool, dict | None]:
         """Make Ms2c the mean of the fine-tuned network and the starting one (``train.keep_start``, a
-        fine-tune only); True if it did. The checkpoints keep the fine-tuned network alone."""
-        if self.init_s2c is None or not self.config.train.keep_start:
-            return False
+        fine-tune only) if the start holds up on the series: the mean's predictive score on the
+        held-out frames (:meth:`validation_score`) is at most ``train.keep_start_margin`` below the
+        fine-tuned network's. Returns whether it did, and the two scores (None without the option).
+        The checkpoints keep the fine-tuned network alone."""
+        t = self.config.train
+        if self.init_s2c is None or not t.keep_start:
+            return False, None
+        tuned_score = self.validation_score()
         start = build_generator(self.config, noisy_side=True)
         start.load_state_dict(self.init_s2c)
-        self.s2c = MeanOf([self.s2c, start.to(self.device)])
-        log.info("Ms2c: the mean of the fine-tuned and the starting network's outputs (train.keep_start)")
-        return True
+        tuned, self.s2c = self.s2c, MeanOf([self.s2c, start.to(self.device)])
+        mean_score = self.validation_score()
+        check = {"fine_tuned": round(tuned_score, 5), "with_start": round(mean_score, 5),
+                 "margin": t.keep_start_margin}
+        if mean_score < tuned_score - t.keep_start_margin:
+            self.s2c = tuned
+            log.warning("the starting network does not hold up on this series: the mean of the fine-tuned and "
+                        "the starting network predicts the held-out frames worse (%.4f) than the fine-tuned "
+                        "network alone (%.4f), by more than train.keep_start_margin %.3g; the fine-tuned "
+                        "network is kept alone", mean_score, tuned_score, t.keep_start_margin)
+            return False, check
+        log.info("Ms2c: the mean of the fine-tuned and the starting network's outputs (train.keep_start; "
+                 "held-out predictive score %.4f, fine-tuned alone %.4f)", mean_score, tuned_score)
+        return True, check
 
     def recent_means(self) -> dict:
         if not self._recent:

@@ -293,6 +293,23 @@ def test_demo_as_the_readme_runs_it_briefly(tmp_path):
     assert r.exit_code == 2 and "'default' or 'none'" in r.output and not (tmp_path / "d2").exists()
 
 
+def test_the_demo_report_says_what_became_of_the_start():
+    from noise2atom.demo import _recipe_line
+
+    recipe = {"game_epochs": 0, "pair_steps": 300, "context_frames": 4, "start": "pretrained default",
+              "merged_steps": 0}
+    t = {"converged_step": None}
+    check = {"fine_tuned": 0.6, "with_start": 0.55, "margin": 0.005}
+    left = _recipe_line(recipe, {**t, "start_check": check, "keep_start": False})
+    assert "starting network was left out" in left and "0.5500 against the fine-tuned network's 0.6000" in left
+    merged = _recipe_line({**recipe, "merged_steps": 100},
+                          {**t, "start_check": check, "keep_start": True, "merge_seconds": 120.4})
+    assert "taught back to one network in 100 steps (120 s)" in merged and "left out" not in merged
+    assert "kept beside the fine-tuned one" in _recipe_line(recipe, {**t, "start_check": check, "keep_start": True})
+    plain = _recipe_line(recipe, t)  # no check asked for (--no-keep-start)
+    assert "left out" not in plain and "kept beside" not in plain and "taught back" not in plain
+
+
 def test_demo_from_fresh_weights(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.03", "--init", "none"])
     assert r.exit_code == 0, r.output

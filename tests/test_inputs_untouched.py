@@ -79,7 +79,7 @@ def _commands(inputs: Path, out: Path, tiny_config) -> list[list[str]]:
         ["info", str(model)],
         ["train", str(inputs / "movie.tif"), "--out", str(out / "t.n2a"), "--config", str(inputs / "cfg.json")],
         ["train", str(inputs / "movie128.npy"), "--out", str(out / "ft.n2a"), "--init", str(model),
-         "--pair-steps", "2"],
+         "--pair-steps", "2", "--merge-steps", "2"],
     ]
     return cmds
 

@@ -282,13 +282,24 @@ def test_merge_steps_teach_the_two_networks_mean_to_one_network(tiny_generic, no
     np.testing.assert_allclose(again.denoise(noisy_movie.noisy), merged.denoise(noisy_movie.noisy), atol=1e-5)
 
 
+def test_the_default_fine_tune_keeps_its_start_and_merges(tiny_generic):
+    model, _ = tiny_generic
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3, merge_steps=pretrained.FINETUNE_MERGE_STEPS)
+    assert cfg.train.keep_start and cfg.train.merge_steps == pretrained.FINETUNE_MERGE_STEPS == 100
+    off = pretrained.finetune_config(model, seed=1, pair_steps=3, merge_steps=0)
+    assert off.train.merge_steps == 0 and off.train.keep_start == model.config.train.keep_start
+    same = pretrained.finetune_config(model, seed=1)  # None: the start's own settings
+    assert (same.train.keep_start, same.train.merge_steps) == (model.config.train.keep_start,
+                                                                model.config.train.merge_steps)
+
+
 def test_a_merge_past_the_time_budget_keeps_the_two_networks(tiny_generic, noisy_movie, caplog, monkeypatch):
     import noise2atom.model as model_module
     from noise2atom.models import ensemble_size
 
     model, _ = tiny_generic
-    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3).with_updates(
-        train={"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 50})
+    cfg = pretrained.finetune_config(model, seed=1, pair_steps=3, merge_steps=50).with_updates(
+        train={"keep_start_margin": 1.0})
     # the budget runs out before the merge begins: nothing merged, the two networks stay
     late = Noise2Atom(cfg, device="cpu")
     with caplog.at_level(logging.WARNING, logger="noise2atom"):
@@ -418,19 +429,27 @@ def test_cli_train_init_default_fine_tunes(tmp_path, noisy_movie):
     out = tmp_path / "tuned.n2a"
     # without --init, train fine-tunes the default (what won in the arena), and says so in its log
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(out), "--pair-steps", "3", "--device", "cpu",
-                                   "--init-blend", "0.5", "--keep-start", "--keep-start-margin", "1"])
+                                   "--init-blend", "0.5", "--merge-steps", "0", "--keep-start-margin", "1"])
     assert res.exit_code == 0, res.output
     tuned = Noise2Atom.load(out, device="cpu")
     assert tuned.record["init"] == "default" and tuned.config.train.pair_steps == 3 and not tuned.generic
     assert tuned.config.train.init_blend == 0.5 and tuned.record["result"]["init_blend"] == 0.5
+    # a fine-tune keeps its start by default; --merge-steps 0 leaves the two networks in the file
     assert tuned.config.train.keep_start and tuned.record["result"]["keep_start"] and len(tuned.s2c.nets) == 2
     assert tuned.config.train.keep_start_margin == 1.0 and tuned.record["result"]["start_check"]["margin"] == 1.0
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "merged.n2a"), "--pair-steps", "3",
-                                   "--device", "cpu", "--keep-start", "--keep-start-margin", "1", "--merge-steps", "2"])
+                                   "--device", "cpu", "--keep-start-margin", "1", "--merge-steps", "2"])
     assert res.exit_code == 0, res.output
     merged = Noise2Atom.load(tmp_path / "merged.n2a", device="cpu")
-    assert merged.config.train.merge_steps == 2 and merged.record["result"]["merged_steps"] == 2
-    assert not hasattr(merged.s2c, "nets")
+    assert merged.config.train.keep_start and merged.config.train.merge_steps == 2
+    assert merged.record["result"]["merged_steps"] == 2 and not hasattr(merged.s2c, "nets")
+    # --no-keep-start: the plain fine-tune, one network, and no merge to warn about
+    res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "plain.n2a"), "--pair-steps", "3",
+                                   "--device", "cpu", "--no-keep-start"])
+    assert res.exit_code == 0, res.output
+    plain = Noise2Atom.load(tmp_path / "plain.n2a", device="cpu")
+    assert not plain.config.train.keep_start and plain.config.train.merge_steps == 0
+    assert not hasattr(plain.s2c, "nets") and "merge" not in (tmp_path / "plain.n2a.run" / "train.log").read_text()
     res = CliRunner().invoke(app, ["train", str(src), "--out", str(tmp_path / "w.n2a"), "--init-blend", "2",
                                    "--device", "cpu"])
     assert res.exit_code != 0 and "init_blend=2.0 must be in [0, 1]" in res.output

@@ -128,22 +128,27 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
           keep_start: Optional[bool] = typer.Option(
               None, "--keep-start/--no-keep-start",
               help="After a fine-tune, keep the starting network beside the fine-tuned one and denoise with "
-                   "the mean of both (twice the time per frame; default: the configuration's)"),
+                   "the mean of both if it holds up on INPUT (--keep-start-margin), or the network "
+                   "--merge-steps teaches it to (default: on for a fine-tune (--init); --no-keep-start: the "
+                   "plain fine-tune, and no merge)"),
           keep_start_margin: Optional[float] = typer.Option(
               None, min=0, help="With --keep-start: keep the start only if the two networks' mean predicts "
                                 "held-out frames of INPUT at most this much worse (predictive score) than the "
-                                "fine-tuned network alone (1 = always keep; default: the configuration's)"),
+                                "fine-tuned network alone (1 = always keep; default: the configuration's, 0.005)"),
           merge_steps: Optional[int] = typer.Option(
               None, min=0, help="With --keep-start: teach the two networks' mean back to one network in this many "
-                                "steps on INPUT's frames (one network's time per frame; 0 = keep both; "
-                                "default: the configuration's)"),
+                                "steps on INPUT's frames (one network's time per frame; 0 = keep both, twice "
+                                "the time per frame; default: 100 for a fine-tune (--init), else the "
+                                "configuration's)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
               None, help="Start from this model and fine-tune it on INPUT: 'default' (the pretrained one), a "
                          "model file, or 'none' (fresh weights). Default: 'default', unless --config, --preset, "
                          "--epochs, --pair-steps 0 or --context-frames describes a fresh network. A fine-tune "
-                         "uses the model's configuration, with 300 pair steps unless --pair-steps"),
+                         "uses the model's configuration, with 300 pair steps unless --pair-steps, and keeps "
+                         "its start and merges the two networks in 100 steps unless --merge-steps or "
+                         "--no-keep-start"),
           device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)"),
           overwrite: bool = typer.Option(False, help="Replace an existing model file"),
           verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
@@ -180,7 +185,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             init, why = _training_start(init, config_file=config_file, preset=preset, epochs=epochs,
                                         pair_steps=pair_steps, context_frames=context_frames)
             if init is not None:
-                from .pretrained import FINETUNE_STEPS, finetune_config, resolve_model
+                from .pretrained import FINETUNE_MERGE_STEPS, FINETUNE_STEPS, finetune_config, resolve_model
 
                 if config_file is not None:
                     raise InputError("--init and --config both give a configuration: choose one")
@@ -188,7 +193,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                 if preset is not None and preset != init_model.config.preset:
                     raise InputError(f"--init {init}: that model is the {init_model.config.preset!r} preset, not "
                                      f"{preset!r}; leave out --preset (the model's configuration is used)")
-                config = finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS)
+                config = finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS,
+                                         merge_steps=FINETUNE_MERGE_STEPS)
                 if (epochs or 0) > 0 and init_model.config.model.context_frames > 0:
                     raise InputError(f"--init {init}: that model reads {init_model.config.model.context_frames} "
                                      "context frames, which the cycle game (--epochs) cannot train: leave out "
@@ -202,6 +208,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                     config = config.with_updates(seed=seed)
             else:
                 config = preset_config(preset or "small", seed=seed)
+            if keep_start is False and merge_steps is None:
+                merge_steps = 0  # no start kept: nothing to merge (a fine-tune merges by default)
             data_changes = {k: v for k, v in (("n_frames", frames), ("crop_px", crop)) if v is not None}
             train_changes = {k: v for k, v in (("epochs", epochs), ("brightness_weight", brightness_weight),
                                                ("pair_steps", pair_steps),

@@ -176,7 +176,9 @@ class TrainConfig:
     constant; batches of ``merge_batch`` crops of ``merge_crop_px``) on the series' own frames, each
     with its earlier ones (up to ``data.n_frames`` of them, at most 256 MB;
     :func:`~noise2atom.train.match.match_teacher`): the hedge at one network's cost per frame. 0 keeps
-    both networks in the model.
+    both networks in the model. Both are off in a fresh configuration (it has no start);
+    :func:`noise2atom.pretrained.finetune_config` turns them on for the default fine-tune (100 steps),
+    where ``keep_start_margin`` leaves the start out of series it does not hold up on.
     """
 
     batch_size: int = 6

@@ -16,7 +16,7 @@ from .errors import InputError
 from .io import read_stack, write_tiff
 from .metrics import atom_score, css, predictive_r2, psnr, ssim
 from .model import Noise2Atom
-from .pretrained import DEFAULT_FILE, FINETUNE_STEPS, finetune_config, load_default
+from .pretrained import DEFAULT_FILE, FINETUNE_MERGE_STEPS, FINETUNE_STEPS, finetune_config, load_default
 from .report import plot_css, plot_losses, plot_side_by_side
 
 log = logging.getLogger("noise2atom")
@@ -57,7 +57,8 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
 
     init_model = load_default(device="cpu") if init == "default" and DEFAULT_FILE.exists() else None
     if init_model is not None:
-        model = Noise2Atom(finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS))
+        model = Noise2Atom(finetune_config(init_model, seed=seed, pair_steps=FINETUNE_STEPS,
+                                           merge_steps=FINETUNE_MERGE_STEPS))
         log.info("fine-tuning the pretrained default on %s (at most %.1f min)", source, minutes)
     else:
         model = Noise2Atom(preset_config("small", seed=seed))
@@ -71,6 +72,7 @@ def run_demo(out_dir: str | Path = "noise2atom-demo", *, minutes: float = 10.0, 
     numbers: dict = {"source": source, "training": result.to_dict(),
                      "recipe": {"pair_steps": model.config.train.pair_steps, "game_epochs": model.config.train.epochs,
                                 "context_frames": model.config.model.context_frames,
+                                "merged_steps": result.merged_steps or 0,
                                 "start": "pretrained default" if init_model is not None else "fresh weights"}}
     gauss = gaussian_filter(noisy, sigma=(0, 1.5, 1.5))
     estimates = {"noisy": noisy, "gaussian σ=1.5 px": gauss}
@@ -116,6 +118,16 @@ def _recipe_line(recipe: dict | None, t: dict) -> str:
         seen = f", each frame denoised with the {k} frames before it" if k else ""
         start = (", starting from the pretrained default (fine-tuning)" if recipe.get("start") == "pretrained default"
                  else "")
+        check = t.get("start_check")
+        if check and not t.get("keep_start"):
+            start += (f"; the starting network was left out: it did not hold up on this series (held-out "
+                      f"predictive score of the two networks' mean {check['with_start']:.4f} against the "
+                      f"fine-tuned network's {check['fine_tuned']:.4f}, margin {check['margin']:g})")
+        elif recipe.get("merged_steps"):
+            start += (f"; then the fine-tuned and the starting network's mean taught back to one network in "
+                      f"{recipe['merged_steps']} steps ({t.get('merge_seconds') or 0:.0f} s)")
+        elif check:
+            start += "; the starting network kept beside the fine-tuned one (the two networks' mean)"
         return (f"{recipe['pair_steps']} supervised steps on synthetic pairs matched to the series{seen}{start}, "
                 "no adversarial game (the presets' recipe), so the paper's convergence criteria do not apply.")
     pairs = f"{recipe['pair_steps']} pair steps, then " if recipe["pair_steps"] else ""

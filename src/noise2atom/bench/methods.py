@@ -315,7 +315,8 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
 
     from ..config import preset_config
     from ..model import Noise2Atom
-    from ..pretrained import DEFAULT_FILE, FAST_FILE, FINETUNE_STEPS, finetune_config, load_default, load_fast
+    from ..pretrained import (DEFAULT_FILE, FAST_FILE, FINETUNE_MERGE_STEPS, FINETUNE_STEPS, finetune_config,
+                              load_default, load_fast)
 
     if start != "fresh" and not DEFAULT_FILE.exists():
         raise MethodUnavailable(f"the pretrained default model is not installed ({DEFAULT_FILE})")
@@ -330,7 +331,8 @@ def _noise2atom_model(noisy, seed: int, minutes: float, preset: str, start: str 
             params = {"start": start, "steps": 0}
         else:
             init = load_default() if start == "tuned" else None
-            config = (finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS) if init is not None
+            config = (finetune_config(init, seed=seed, pair_steps=FINETUNE_STEPS,
+                                      merge_steps=FINETUNE_MERGE_STEPS) if init is not None
                       else preset_config(preset, seed=seed))
             model = Noise2Atom(config.with_updates(train=train) if train else config)
             with tempfile.TemporaryDirectory() as tmp:
@@ -366,13 +368,17 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
 
 #: noise2atom's arena methods: trained on the series (``noise2atom``, the small preset on CPU), the
 #: pretrained default as it is (``-default``), its fast student (``-fast``), the default fine-tuned on
-#: the series (``-tuned``), or fine-tuned with its start kept beside it, the two networks' outputs
-#: averaged (``-tuned-withstart``, ``noise2atom train --keep-start``), or that mean taught back to one
-#: network in 100 steps (``-tuned-merged``, ``--keep-start --merge-steps 100``); ``-support``: the same model
-#: with ``--background keep``
+#: the series as ``noise2atom train`` does (``-tuned``: since 2026-12-07 with its start kept where it holds
+#: up on the series (``train.keep_start_margin``) and the two networks then taught back to one in 100
+#: steps; rows of ``-tuned`` before that day are ``-tuned-plain``'s), the plain fine-tune
+#: (``-tuned-plain``, ``--no-keep-start``), the fine-tune with its start kept beside it, the two
+#: networks' outputs averaged (``-tuned-withstart``, ``--merge-steps 0 --keep-start-margin 1``: always,
+#: unchecked), or that mean taught back to one network in 100 steps (``-tuned-merged``, always, unchecked);
+#: ``-support``: the same model with ``--background keep``
 _STARTS = {"fresh": ("fresh", None), "default": ("default", None), "fast": ("fast", None),
-           "tuned": ("tuned", None), "tuned-withstart": ("tuned", {"keep_start": True}),
-           "tuned-merged": ("tuned", {"keep_start": True, "merge_steps": 100})}
+           "tuned": ("tuned", None), "tuned-plain": ("tuned", {"keep_start": False, "merge_steps": 0}),
+           "tuned-withstart": ("tuned", {"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 0}),
+           "tuned-merged": ("tuned", {"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 100})}
 NOISE2ATOM_METHODS = {f"noise2atom{'' if name == 'fresh' else '-' + name}{'-support' if bg == 'keep' else ''}":
                       partial(_noise2atom_method, start=start, train=train, background=bg)
                       for name, (start, train) in _STARTS.items() for bg in ("remove", "keep")}

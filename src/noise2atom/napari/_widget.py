@@ -127,7 +127,7 @@ class Noise2AtomWidget(Container):
         """Train on the selected layer in a worker (fine-tuning the default unless "fresh"); the model
         is kept in the widget and used by the next denoising."""
         from ..model import Noise2Atom
-        from ..pretrained import FINETUNE_STEPS, finetune_config, load_default
+        from ..pretrained import FINETUNE_MERGE_STEPS, FINETUNE_STEPS, finetune_config, load_default
 
         try:
             layer, data = self._frames()
@@ -143,7 +143,8 @@ class Noise2AtomWidget(Container):
 
             init = None if fresh else load_default(device="cpu")
             net = Noise2Atom(preset="small") if fresh else Noise2Atom(
-                config=finetune_config(init, pair_steps=FINETUNE_STEPS))
+                config=finetune_config(init, pair_steps=FINETUNE_STEPS,
+                                       merge_steps=FINETUNE_MERGE_STEPS))
             state: dict = {"step": None, "error": None}
 
             def progress(step, total, row):

@@ -41,6 +41,10 @@ TRAIN_GRADIENTS = (0.0, 0.5)
 TRAIN_SEED = 2000
 #: pair steps of ``noise2atom train --init`` unless told otherwise
 FINETUNE_STEPS = 300
+#: steps in which the default fine-tune teaches the mean of the fine-tuned and the starting network back
+#: to one network (``train.keep_start`` + ``train.merge_steps``; docs/benchmarks.md, *The two networks
+#: taught back to one*)
+FINETUNE_MERGE_STEPS = 100
 
 
 def default_model_path() -> Path:
@@ -147,7 +151,18 @@ def train_generic(series: list[tuple[str, np.ndarray]], *, config: RunConfig | N
     return model, result
 
 
-def finetune_config(init, *, seed: int | None = None, pair_steps: int | None = None) -> RunConfig:
-    """The configuration to fine-tune ``init`` on one series: its own, with a new seed and step count."""
+def finetune_config(init, *, seed: int | None = None, pair_steps: int | None = None,
+                    merge_steps: int | None = None) -> RunConfig:
+    """The configuration to fine-tune ``init`` on one series: its own, with a new seed and step count.
+
+    ``merge_steps`` > 0 keeps the starting network beside the fine-tuned one where it holds up on the
+    series (``train.keep_start``, checked by ``train.keep_start_margin``) and teaches their mean back
+    to one network in that many steps (``train.merge_steps``), as ``noise2atom train`` does by default
+    (:data:`FINETUNE_MERGE_STEPS`); 0 turns the merge off; None keeps ``init``'s.
+    """
     changes = {} if pair_steps is None else {"pair_steps": int(pair_steps)}
+    if merge_steps is not None:
+        changes["merge_steps"] = int(merge_steps)
+        if merge_steps > 0:
+            changes["keep_start"] = True
     return replace(init.config.with_updates(train={**changes, "epochs": 0}), seed=seed)  # None: a new seed

@@ -88,15 +88,20 @@ def run(a) -> list[dict]:
     return rows
 
 
+def _keeps(check: dict, margin: float) -> bool:
+    """The check's choice at ``margin`` (as :meth:`noise2atom.train.trainer.Trainer._keep_start` makes it)."""
+    return check["with_start"] >= check["fine_tuned"] - margin
+
+
 def summary(rows: list[dict], margin: float) -> str:
+    n_mean = sum(_keeps(r["check"], margin) for r in rows)
     if not all("fine_tuned" in r for r in rows):  # --check-only rows: the check alone
         lines = [f"| movie | seed | held-out score: fine-tuned / mean | kept (margin {margin:g}) |", "|---|---|---|---|"]
         for r in rows:
             c = r["check"]
-            kept = "mean" if c["with_start"] >= c["fine_tuned"] - margin else "fine-tuned"
+            kept = "mean" if _keeps(c, margin) else "fine-tuned"
             lines.append(f"| {r['dataset']} | {r['seed']} | {c['fine_tuned']:.4f} / {c['with_start']:.4f} "
                          f"({c['with_start'] - c['fine_tuned']:+.4f}) | {kept} |")
-        n_mean = sum(r["check"]["with_start"] >= r["check"]["fine_tuned"] - margin for r in rows)
         return "\n".join(lines + ["", f"the check keeps the mean on {n_mean} of {len(rows)}"])
     lines = [f"| movie | seed | held-out score: fine-tuned / mean | kept (margin {margin:g}) "
              "| F1: fine-tuned / mean / kept | predictive: fine-tuned / mean / kept |", "|---|---|---|---|---|---|"]
@@ -104,7 +109,7 @@ def summary(rows: list[dict], margin: float) -> str:
     pred = {"fine_tuned": [], "with_start": [], "gate": []}
     for r in rows:
         c = r["check"]
-        choice = "with_start" if c["with_start"] >= c["fine_tuned"] - margin else "fine_tuned"
+        choice = "with_start" if _keeps(c, margin) else "fine_tuned"
         for d, key in ((kept, "f1"), (pred, "predictive")):
             d["fine_tuned"].append(r["fine_tuned"][key])
             d["with_start"].append(r["with_start"][key])
@@ -124,7 +129,6 @@ def summary(rows: list[dict], margin: float) -> str:
                          f"({diff.mean():+.{dec}f}; {diff.min():+.{dec}f}..{diff.max():+.{dec}f}; higher on "
                          f"{(diff > 0).sum()}, lower on {(diff < 0).sum()})")
         lines.append(f"{label} over {len(rows)} movie-seeds: fine-tuned {ft.mean():.{dec}f}; " + "; ".join(parts))
-    n_mean = sum(r["check"]["with_start"] >= r["check"]["fine_tuned"] - margin for r in rows)
     lines.append(f"the check keeps the mean on {n_mean} of {len(rows)}")
     return "\n".join(lines)
 

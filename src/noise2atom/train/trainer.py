@@ -478,7 +478,8 @@ class Trainer:
                 log.info("keeping the weights of step %d (predictive score %.4f; last step %.4f)",
                          best_step, best_score, last_score)
         blended = self._blend_with_start()
-        kept_start, start_check = self._keep_start()
+        # the kept weights' score, unless the blend moved them since
+        kept_start, start_check = self._keep_start(best_score if blended is None else None)
         final_corr = self.probe_correlation()
         # a model that keeps the atoms and flattens a varying support can anti-correlate with the
         # input at Ms2b's scale (seen once in the pair-stage ablation, atom F1 0.98); an inverted
@@ -510,16 +511,17 @@ class Trainer:
                  1 - share, share)
         return share
 
-    def _keep_start(self) -> tuple[bool, dict | None]:
+    def _keep_start(self, tuned_score: float | None = None) -> tuple[bool, dict | None]:
         """Make Ms2c the mean of the fine-tuned network and the starting one (``train.keep_start``, a
         fine-tune only) if the start holds up on the series: the mean's predictive score on the
         held-out frames (:meth:`validation_score`) is at most ``train.keep_start_margin`` below the
-        fine-tuned network's. Returns whether it did, and the two scores (None without the option).
-        The checkpoints keep the fine-tuned network alone."""
+        fine-tuned network's (``tuned_score``, scored here when not given). Returns whether it did, and
+        the two scores (None without the option). The checkpoints keep the fine-tuned network alone."""
         t = self.config.train
         if self.init_s2c is None or not t.keep_start:
             return False, None
-        tuned_score = self.validation_score()
+        if tuned_score is None:
+            tuned_score = self.validation_score()
         start = build_generator(self.config, noisy_side=True)
         start.load_state_dict(self.init_s2c)
         tuned, self.s2c = self.s2c, MeanOf([self.s2c, start.to(self.device)])

@@ -140,6 +140,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                 "steps on INPUT's frames (one network's time per frame; 0 = keep both, twice "
                                 "the time per frame; default: 100 for a fine-tune (--init), else the "
                                 "configuration's)"),
+          precision: Optional[str] = typer.Option(
+              None, help="fp32, or bf16: the training passes under bfloat16 autocast (faster on GPUs and on "
+                         "CPUs with AVX-512 BF16 or AMX, much slower on others; the weights stay float32; "
+                         "default: the configuration's, fp32)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -216,7 +220,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                                ("pair_background_px", pair_background_px),
                                                ("init_blend", init_blend), ("keep_start", keep_start),
                                                ("keep_start_margin", keep_start_margin),
-                                               ("merge_steps", merge_steps))
+                                               ("merge_steps", merge_steps), ("precision", precision))
                              if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):

@@ -24,6 +24,8 @@ ATOM_BRIGHTNESS_MODES = ("auto", "frame", "local")
 PRESETS = ("small", "paper")
 #: train.pair_lr_schedule: the pair stage's learning rate held at ``pair_lr``, or brought to 0 by a half cosine
 PAIR_LR_SCHEDULES = ("constant", "cosine")
+#: number formats of the supervised training passes (``train.precision``)
+TRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 class ConfigError(ValueError):
@@ -179,6 +181,12 @@ class TrainConfig:
     both networks in the model. Both are off in a fresh configuration (it has no start);
     :func:`noise2atom.pretrained.finetune_config` turns them on for the default fine-tune (100 steps),
     where ``keep_start_margin`` leaves the start out of series it does not hold up on.
+    ``precision``: the number format of the pair stage's and the merge's forward and backward passes
+    (the networks' weights, the optimisers and the losses stay float32): ``"fp32"``, or ``"bf16"``
+    (``torch.autocast`` in bfloat16 on the training device: faster where the hardware computes
+    bfloat16, a GPU of the last years or a CPU with AVX-512 BF16 or AMX, and much slower where it
+    does not). The adversarial game always runs in float32 (its gradient penalty differentiates
+    twice); the held-out score that chooses the kept weights, and denoising, too.
     """
 
     batch_size: int = 6
@@ -219,6 +227,7 @@ class TrainConfig:
     merge_lr: float = 1e-4
     merge_batch: int = 8
     merge_crop_px: int = 96
+    precision: str = "fp32"
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -248,6 +257,8 @@ class TrainConfig:
         _check(self.merge_lr > 0, f"train.merge_lr={self.merge_lr} must be > 0")
         _check(self.merge_batch >= 1, f"train.merge_batch={self.merge_batch} must be >= 1")
         _check(16 <= self.merge_crop_px <= 4096, f"train.merge_crop_px={self.merge_crop_px} must be in [16, 4096]")
+        _check(self.precision in TRAIN_PRECISIONS,
+               f"train.precision={self.precision!r} must be one of {', '.join(TRAIN_PRECISIONS)}")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

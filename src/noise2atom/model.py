@@ -258,7 +258,7 @@ class Noise2Atom:
         on_step = None if progress is None else (lambda i, n, loss: progress(steps_before + i, total, {"merge": loss}))
         steps, losses = match_teacher(student, self.s2c, crops, steps=t.merge_steps, batch_size=t.merge_batch,
                                       lr=t.merge_lr, cosine=False, device=self.device, deadline=deadline,
-                                      progress=on_step)
+                                      progress=on_step, precision=t.precision)
         if steps < t.merge_steps:  # a network taught part of the way was never measured: keep the two
             log.warning("%s: the time budget ran out after %d of %d merge steps (train.merge_steps); the two "
                         "networks are kept (twice the time per frame)", stack.name, steps, t.merge_steps)

@@ -15,15 +15,18 @@ from typing import Callable
 import torch
 
 from ..data.patches import CausalCrops
+from .amp import train_autocast
 
 
 def match_teacher(student: torch.nn.Module, teacher: torch.nn.Module, crops: CausalCrops, *, steps: int,
                   batch_size: int, lr: float, cosine: bool = True, device=None, deadline: float | None = None,
-                  progress: Callable[[int, int, float], None] | None = None) -> tuple[int, list[float]]:
+                  progress: Callable[[int, int, float], None] | None = None,
+                  precision: str = "fp32") -> tuple[int, list[float]]:
     """Adam on the mean squared difference between ``student``'s and ``teacher``'s outputs on
     ``crops``' batches, ``steps`` steps (the learning rate cosine-decayed to 0, or constant), or until
     ``time.monotonic()`` passes ``deadline``. Returns (steps done, the loss of each); ``student`` is
-    left in eval mode."""
+    left in eval mode. ``precision`` ``"bf16"``: both networks' passes under bfloat16 autocast
+    (:func:`~noise2atom.train.amp.train_autocast`), the loss in float32."""
     device = torch.device(device) if device is not None else next(student.parameters()).device
     teacher.eval()
     student.train()
@@ -32,9 +35,11 @@ def match_teacher(student: torch.nn.Module, teacher: torch.nn.Module, crops: Cau
     losses, step = [], 0
     for step in range(1, steps + 1):
         x = torch.from_numpy(crops.batch(batch_size)).to(device)
-        with torch.inference_mode():
-            target = teacher(x)
-        loss = torch.mean((student(x) - target.clone()) ** 2)
+        with train_autocast(device, precision):
+            with torch.inference_mode():
+                target = teacher(x).float()
+            out = student(x).float()
+        loss = torch.mean((out - target.clone()) ** 2)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

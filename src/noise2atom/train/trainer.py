@@ -30,6 +30,7 @@ from ..config import RunConfig
 from ..data.patches import CleanImages, NoisyCrops, causal_stacks, central_crop
 from ..models import LowPass, MeanOf, build_critic, build_generator, build_lowpass
 from . import losses as L
+from .amp import train_autocast
 from .checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("noise2atom")
@@ -261,7 +262,9 @@ class Trainer:
         for group in self.opt_pair.param_groups:
             group["lr"] = lr
         self.opt_pair.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(self.s2c(noisy), clean)
+        with train_autocast(self.device, t.precision):
+            out = self.s2c(noisy)
+        loss = torch.nn.functional.mse_loss(out.float(), clean)
         loss.backward()
         self._step(self.opt_pair, self.s2c)
         if self.ema is not None:

@@ -1,11 +1,13 @@
 """Seconds per training step: the paper's game (5 critic updates + 3 generator updates) or a pair step.
 
     python bench/bench_train_step.py [--preset small] [--recipe pairs|game] [--context-frames N ...]
-                                     [--steps 20] [--threads 2]
+                                     [--precisions fp32,bf16] [--steps 20] [--threads 2]
 
 ``pairs`` (the presets' recipe) times one supervised step of Ms2c on synthetic pairs matched to a
 simulated movie, once per ``--context-frames`` value given (default: the preset's), so the cost of
-the earlier frames is measured in one run; ``game`` times one step of the paper's schedule (with
+the earlier frames is measured in one run, and once per ``--precisions`` value (``train.precision``;
+the runs of one context take turns, step by step, so that a slower minute of the machine falls on
+all of them); ``game`` times one step of the paper's schedule (with
 ``context_frames`` 0, as the game requires).
 """
 
@@ -23,6 +25,7 @@ def main() -> None:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--recipe", choices=("pairs", "game"), default="pairs")
     ap.add_argument("--context-frames", type=int, nargs="*", help="pairs: one timing per value")
+    ap.add_argument("--precisions", default="fp32", help="pairs: comma-separated train.precision values")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -40,20 +43,32 @@ def main() -> None:
     else:
         ks = args.context_frames if args.context_frames else [base.model.context_frames]
         configs = [base.with_updates(model={"context_frames": k}) for k in ks]
+    precisions = args.precisions.split(",") if args.recipe == "pairs" else ["fp32"]
     for cfg in configs:
-        model = Noise2Atom(cfg, device="cpu" if not torch.cuda.is_available() else None)
-        _, frames, val, pairs, sampler = model.prepare(movie.noisy)
-        tr = Trainer(cfg, frames, device=model.device, val_frames=val, pair_frames=pairs, pair_sampler=sampler)
-        tr.step()  # warm-up
-        times = []
+        trainers = {}
+        for precision in precisions:
+            c = cfg.with_updates(train={"precision": precision})
+            model = Noise2Atom(c, device="cpu" if not torch.cuda.is_available() else None)
+            _, frames, val, pairs, sampler = model.prepare(movie.noisy)
+            trainers[precision] = Trainer(c, frames, device=model.device, val_frames=val, pair_frames=pairs,
+                                          pair_sampler=sampler)
+            trainers[precision].step()  # warm-up
+        times = {p: [] for p in precisions}
         for _ in range(args.steps):
-            t = time.perf_counter()
-            tr.step()
-            times.append(time.perf_counter() - t)
-        what = "game step" if args.recipe == "game" else f"pair step, context_frames {cfg.model.context_frames}"
-        print(f"{what}, preset {args.preset} (crop {cfg.data.crop_px}, batch {cfg.train.batch_size}) on {tr.device}: "
-              f"median {statistics.median(times):.3f} s/step (min {min(times):.3f}, max {max(times):.3f}) "
-              f"over {args.steps} steps, {args.threads} threads")
+            for precision, tr in trainers.items():
+                t = time.perf_counter()
+                tr.step()
+                if tr.device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[precision].append(time.perf_counter() - t)
+        for precision, ts in times.items():
+            what = ("game step" if args.recipe == "game"
+                    else f"pair step, context_frames {cfg.model.context_frames}, {precision}")
+            ratio = (f"; {statistics.median(times[precisions[0]]) / statistics.median(ts):.2f}x the {precisions[0]} "
+                     "steps/s" if precision != precisions[0] else "")
+            print(f"{what}, preset {args.preset} (crop {cfg.data.crop_px}, batch {cfg.train.batch_size}) on "
+                  f"{trainers[precision].device}: median {statistics.median(ts):.3f} s/step (min {min(ts):.3f}, "
+                  f"max {max(ts):.3f}) over {args.steps} steps, {args.threads} threads{ratio}")
     print(f"machine: {platform.machine()} {platform.system()} python {platform.python_version()} "
           f"torch {torch.__version__}; date {datetime.date.today().isoformat()}")
 

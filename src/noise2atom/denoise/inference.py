@@ -12,15 +12,12 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from ..models.amp import autocast
 from .tiling import Blender, extract_tiles, pad_frame, plan_tiles
 
 
 def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
-
-
-#: ``precision`` names -> autocast dtypes (None: float32 throughout)
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @torch.inference_mode()
@@ -29,19 +26,17 @@ def run_tiles(net: torch.nn.Module, tiles: np.ndarray, device: torch.device, *, 
     """(n, t, t) or (n, c, t, t) float32 in [-1, 1] -> (n, t, t) float32 in [0, 1] (tanh output
     mapped by (y+1)/2). ``c`` channels: a causal stack per tile (``model.context_frames`` + 1).
 
-    ``precision`` ``"bf16"`` or ``"fp16"`` runs the network under autocast (for GPUs; on CPU bf16
-    is allowed but rarely faster); the output is float32 either way.
+    ``precision`` ``"bf16"`` or ``"fp16"`` runs the network under autocast
+    (:func:`noise2atom.models.amp.autocast`; faster where the hardware computes that format: GPUs,
+    and for bf16 CPUs with AVX-512 BF16 or AMX); the output is float32 either way.
 
     ``tta``: the mean over the 4 mirror images of each tile (none, x, y, both; each undone on the
     output). No 90° rotations: they would turn the scan direction, along which the noise of a STEM
     frame is correlated, into the slow direction, which the network never saw.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} must be one of {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
     x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
     x = (x[:, None] if x.ndim == 3 else x).to(device, non_blocking=True)
-    with torch.autocast(device_type=torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with autocast(device, precision):
         if not tta:
             y = net(x).float()
         else:

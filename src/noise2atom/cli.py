@@ -142,7 +142,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                 "configuration's)"),
           precision: Optional[str] = typer.Option(
               None, help="fp32, or bf16: the training passes under bfloat16 autocast (faster on GPUs and on "
-                         "CPUs with AVX-512 BF16 or AMX, much slower on others; the weights stay float32; "
+                         "CPUs with AVX-512 BF16 or AMX, expected slower on others; the weights stay float32; "
                          "default: the configuration's, fp32)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),

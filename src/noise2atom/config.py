@@ -184,8 +184,8 @@ class TrainConfig:
     ``precision``: the number format of the pair stage's and the merge's forward and backward passes
     (the networks' weights, the optimisers and the losses stay float32): ``"fp32"``, or ``"bf16"``
     (``torch.autocast`` in bfloat16 on the training device: faster where the hardware computes
-    bfloat16, a GPU of the last years or a CPU with AVX-512 BF16 or AMX, and much slower where it
-    does not). The adversarial game always runs in float32 (its gradient penalty differentiates
+    bfloat16, a GPU of the last years or a CPU with AVX-512 BF16 or AMX, and expected to be slower
+    where it does not (emulated; not measured here)). The adversarial game always runs in float32 (its gradient penalty differentiates
     twice); the held-out score that chooses the kept weights, and denoising, too.
     """
 

@@ -75,3 +75,29 @@ def test_noisy_crops_visit_every_frame_and_refuse_small_frames(rng):
     assert crops.batch(3).shape == (3, 1, 32, 32)
     with pytest.raises(InputError, match="smaller than the 64x64 training crop"):
         NoisyCrops(frames, 64, rng, name="tiny.tif")
+
+
+def test_render_runs_numpys_blas_on_one_thread_and_restores_it(monkeypatch):
+    """The simulator's matrix product runs between training steps: on two BLAS threads, spinning
+    after the call, it slowed a `small` pair step ~1.2x on 2 cores (docs/performance.md). Inside it
+    BLAS has one thread; afterwards the caller's setting is back; the images do not change."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    params = draw_clean_params(3, rng=np.random.default_rng(0))
+    img = render_clean(params, size=64)
+    seen, real = [], np.matmul
+
+    def spy(*a, **k):
+        seen.append(blas_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(np, "matmul", spy)
+    with threadpool_limits(2, user_api="blas"):  # the caller's setting: two threads
+        assert np.array_equal(render_clean(params, size=64), img)
+        assert all(n == 2 for n in blas_threads())
+    assert seen and before and all(n == 1 for n in seen[0])
+    assert blas_threads() == before

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import SimulationConfig
+from .threads import one_blas_thread
 
 
 def _rng(seed_or_rng) -> np.random.Generator:
@@ -78,7 +79,8 @@ def render_clean(params: dict[str, Any], *, size: int = 128,
 
     gy = axis_weights(params["y"]) * params["atoms"][:, None, :].astype(np.float32)
     gx = axis_weights(params["x"])
-    img = np.matmul(gy, gx.transpose(0, 2, 1))  # (n, size, size)
+    with one_blas_thread():  # beside training: BLAS threads spinning after it slowed torch (threads.py)
+        img = np.matmul(gy, gx.transpose(0, 2, 1))  # (n, size, size)
     if not normalize:
         return img.astype(np.float32)
     peak = img.reshape(len(img), -1).max(axis=1)[:, None, None]

@@ -28,7 +28,6 @@ frames, so that Ms2c learns to use the past where it agrees with the present.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, grey_opening
@@ -37,6 +36,7 @@ from ..config import SimulationConfig
 from ..errors import InputError
 from .clean import draw_clean_params, render_clean, simulate_clean
 from .normalize import Normalization
+from .threads import one_blas_thread
 
 #: variance range of the simulated peaks, as factors of the measured atom variance
 WIDTH_RANGE = (0.6, 1.6)
@@ -163,25 +163,18 @@ def fit_pair_model(raw: np.ndarray, *, name: str = "array", default_variance_px2
     return NoiseFit(gain, offset, rho, var, height), bg
 
 
-@lru_cache(maxsize=1)
-def _blas_threads():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def frame_shift(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     """(dy, dx): ``current``'s content at p sits at p + (dy, dx) in ``previous`` (phase correlation,
     to 0.1 px; give it smoothed frames).
 
-    numpy's BLAS runs on one thread here: the sub-pixel step's small matrix products, split over
-    threads between the network's frames, fought torch's threads for the cores (on 2 CPU cores the
-    fast model's 128² frames took ~11 ms more each with the atoms' window, which alone costs ~2 ms;
-    with one BLAS thread the difference is within noise: ``bench/bench_speed.py --atom-windows``,
-    docs/performance.md)."""
+    numpy's BLAS runs on one thread here (:func:`~noise2atom.data.threads.one_blas_thread`): the
+    sub-pixel step's small matrix products, split over threads between the network's frames, fought
+    torch's threads for the cores (on 2 CPU cores the fast model's 128² frames took ~11 ms more each
+    with the atoms' window, which alone costs ~2 ms; with one BLAS thread the difference is within
+    noise: ``bench/bench_speed.py --atom-windows``, docs/performance.md)."""
     from skimage.registration import phase_cross_correlation
 
-    with _blas_threads().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         shift = phase_cross_correlation(previous, current, upsample_factor=10, normalization=None)[0]
     return np.asarray(shift, dtype=np.float64)
 

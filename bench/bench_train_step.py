@@ -1,13 +1,17 @@
 """Seconds per training step: the paper's game (5 critic updates + 3 generator updates) or a pair step.
 
     python bench/bench_train_step.py [--preset small] [--recipe pairs|game] [--context-frames N ...]
-                                     [--precisions fp32,bf16] [--steps 20] [--threads 2]
+                                     [--precisions fp32,bf16] [--pair-workers 0,2] [--steps 20]
+                                     [--threads 2]
 
 ``pairs`` (the presets' recipe) times one supervised step of Ms2c on synthetic pairs matched to a
 simulated movie, once per ``--context-frames`` value given (default: the preset's), so the cost of
 the earlier frames is measured in one run, and once per ``--precisions`` value (``train.precision``;
 the runs of one context take turns, step by step, so that a slower minute of the machine falls on
-all of them); ``game`` times one step of the paper's schedule (with
+all of them), and once per ``--pair-workers`` value (``train.pair_workers``: processes drawing the
+synthetic batches ahead; their start-up is in the warm-up step, not timed; then the runs take turns
+in blocks of 10 steps, the first 3 of each not timed, so that one run's workers drawing ahead do
+not slow another run's timed steps); ``game`` times one step of the paper's schedule (with
 ``context_frames`` 0, as the game requires).
 """
 
@@ -19,6 +23,9 @@ import platform
 import statistics
 import time
 
+#: with several --pair-workers values: steps per turn, and how many of them (the first) are not timed
+BLOCK, SETTLE = 10, 3
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,6 +33,7 @@ def main() -> None:
     ap.add_argument("--recipe", choices=("pairs", "game"), default="pairs")
     ap.add_argument("--context-frames", type=int, nargs="*", help="pairs: one timing per value")
     ap.add_argument("--precisions", default="fp32", help="pairs: comma-separated train.precision values")
+    ap.add_argument("--pair-workers", default="0", help="pairs: comma-separated train.pair_workers values")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -44,31 +52,45 @@ def main() -> None:
         ks = args.context_frames if args.context_frames else [base.model.context_frames]
         configs = [base.with_updates(model={"context_frames": k}) for k in ks]
     precisions = args.precisions.split(",") if args.recipe == "pairs" else ["fp32"]
+    workers = [int(w) for w in args.pair_workers.split(",")] if args.recipe == "pairs" else [0]
+    runs = [(p, w) for p in precisions for w in workers]
+
+    def label(run):
+        p, w = run
+        return p if len(workers) == 1 else f"{p}, pair_workers {w}"
+
     for cfg in configs:
         trainers = {}
-        for precision in precisions:
-            c = cfg.with_updates(train={"precision": precision})
+        for run in runs:
+            c = cfg.with_updates(train={"precision": run[0], "pair_workers": run[1]})
             model = Noise2Atom(c, device="cpu" if not torch.cuda.is_available() else None)
             _, frames, val, pairs, sampler = model.prepare(movie.noisy)
-            trainers[precision] = Trainer(c, frames, device=model.device, val_frames=val, pair_frames=pairs,
-                                          pair_sampler=sampler)
-            trainers[precision].step()  # warm-up
-        times = {p: [] for p in precisions}
-        for _ in range(args.steps):
-            for precision, tr in trainers.items():
-                t = time.perf_counter()
-                tr.step()
-                if tr.device.type == "cuda":
-                    torch.cuda.synchronize()
-                times[precision].append(time.perf_counter() - t)
-        for precision, ts in times.items():
+            trainers[run] = Trainer(c, frames, device=model.device, val_frames=val, pair_frames=pairs,
+                                    pair_sampler=sampler)
+            trainers[run].step()  # warm-up (and the workers' start)
+        times = {run: [] for run in runs}
+        # runs take turns step by step; with workers, in blocks of BLOCK steps whose first SETTLE are not
+        # timed, so that one run's workers drawing ahead do not fall on another run's timed steps
+        block, settle = (1, 0) if len(workers) == 1 else (BLOCK, SETTLE)
+        while min(len(ts) for ts in times.values()) < args.steps:
+            for run, tr in trainers.items():
+                for i in range(block):
+                    t = time.perf_counter()
+                    tr.step()
+                    if tr.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    if i >= settle:
+                        times[run].append(time.perf_counter() - t)
+        for run, ts in times.items():
             what = ("game step" if args.recipe == "game"
-                    else f"pair step, context_frames {cfg.model.context_frames}, {precision}")
-            ratio = (f"; {statistics.median(times[precisions[0]]) / statistics.median(ts):.2f}x the {precisions[0]} "
-                     "steps/s" if precision != precisions[0] else "")
+                    else f"pair step, context_frames {cfg.model.context_frames}, {label(run)}")
+            ratio = (f"; {statistics.median(times[runs[0]]) / statistics.median(ts):.2f}x the {label(runs[0])} "
+                     "steps/s" if run != runs[0] else "")
             print(f"{what}, preset {args.preset} (crop {cfg.data.crop_px}, batch {cfg.train.batch_size}) on "
-                  f"{trainers[precision].device}: median {statistics.median(ts):.3f} s/step (min {min(ts):.3f}, "
+                  f"{trainers[run].device}: median {statistics.median(ts):.3f} s/step (min {min(ts):.3f}, "
                   f"max {max(ts):.3f}) over {args.steps} steps, {args.threads} threads{ratio}")
+        for tr in trainers.values():
+            tr._close_prefetch()
     print(f"machine: {platform.machine()} {platform.system()} python {platform.python_version()} "
           f"torch {torch.__version__}; date {datetime.date.today().isoformat()}")
 

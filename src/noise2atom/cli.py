@@ -144,6 +144,11 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
               None, help="fp32, or bf16: the training passes under bfloat16 autocast (faster on GPUs and on "
                          "CPUs with AVX-512 BF16 or AMX, expected slower on others; the weights stay float32; "
                          "default: the configuration's, fp32)"),
+          pair_workers: Optional[int] = typer.Option(
+              None, min=0, max=64,
+              help="Processes that draw the pair steps' synthetic batches ahead of training (for a GPU with "
+                   "CPU cores to spare; 0 = in the training process, other batches than 1 or more; "
+                   "default: the configuration's, 0; may change on --resume, but not between 0 and more)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -182,6 +187,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
             config = RunConfig.from_dict(json.loads(state["meta_json"])["config"])
             if epochs is not None:
                 config = config.with_updates(train={"epochs": epochs})
+            if pair_workers is not None:  # a machine's setting: may change on resume (Trainer.resume checks)
+                config = config.with_updates(train={"pair_workers": pair_workers})
         else:
             if not resume and (workdir / "last.pt").exists() and not overwrite:
                 raise InputError(f"{workdir}: holds checkpoints of an earlier run; pass --resume to continue "
@@ -220,7 +227,8 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                                ("pair_background_px", pair_background_px),
                                                ("init_blend", init_blend), ("keep_start", keep_start),
                                                ("keep_start_margin", keep_start_margin),
-                                               ("merge_steps", merge_steps), ("precision", precision))
+                                               ("merge_steps", merge_steps), ("precision", precision),
+                                               ("pair_workers", pair_workers))
                              if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):

@@ -187,6 +187,11 @@ class TrainConfig:
     bfloat16, a GPU of the last years or a CPU with AVX-512 BF16 or AMX, and expected to be slower
     where it does not (emulated; not measured here)). The adversarial game always runs in float32 (its gradient penalty differentiates
     twice); the held-out score that chooses the kept weights, and denoising, too.
+    ``pair_workers``: worker processes that draw the pair stage's batches ahead of the step that
+    trains on them (:class:`~noise2atom.data.prefetch.PrefetchedPairs`; for machines with CPU cores to
+    spare beside a GPU). 0 draws them in the training process, from one random stream; with 1 or more,
+    batch k has its own stream (the stage's seed and k): the same batches for any number of workers,
+    not those of 0. A resumed run may change the number, but not between 0 and more.
     """
 
     batch_size: int = 6
@@ -228,6 +233,7 @@ class TrainConfig:
     merge_batch: int = 8
     merge_crop_px: int = 96
     precision: str = "fp32"
+    pair_workers: int = 0
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -259,6 +265,7 @@ class TrainConfig:
         _check(16 <= self.merge_crop_px <= 4096, f"train.merge_crop_px={self.merge_crop_px} must be in [16, 4096]")
         _check(self.precision in TRAIN_PRECISIONS,
                f"train.precision={self.precision!r} must be one of {', '.join(TRAIN_PRECISIONS)}")
+        _check(0 <= self.pair_workers <= 64, f"train.pair_workers={self.pair_workers} must be in [0, 64] (0: none)")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..config import RunConfig
 from ..data.patches import CleanImages, NoisyCrops, causal_stacks, central_crop
+from ..data.prefetch import PrefetchedPairs
 from ..models import LowPass, MeanOf, build_critic, build_generator, build_lowpass
 from . import losses as L
 from .amp import train_autocast
@@ -208,6 +209,10 @@ class Trainer:
         self.clean = CleanImages(cfg.simulation, cfg.data.crop_px, np.random.default_rng(clean_seq))
         if self.pair_sampler is not None:
             self.pair_sampler.rng = np.random.default_rng(pair_seq)
+        self._close_prefetch()
+        if self.pair_sampler is not None and t.pair_workers > 0:  # batch k drawn ahead, from (seed, k)
+            self.pair_batches = PrefetchedPairs(self.pair_sampler, pair_seq.generate_state(4).tolist(),
+                                                t.batch_size, t.pair_workers, limit=t.pair_steps)
         self.attempt_step = 0
         self._bad_checks = 0
         self._recent = []
@@ -228,6 +233,13 @@ class Trainer:
                     g.copy_(flat[i:i + g.numel()].view_as(g))
                     i += g.numel()
         opt.step()
+
+    def _close_prefetch(self) -> None:
+        """Stop the pair stage's worker processes, if any (they start again when needed)."""
+        if getattr(self, "pair_batches", None) is not None:
+            self.pair_batches.close()
+        else:
+            self.pair_batches = None
 
     def _agree(self, flag: bool) -> bool:
         """True when ``flag`` is true in any process (a stop every process takes at the same step)."""
@@ -257,7 +269,9 @@ class Trainer:
         """One supervised step of Ms2c on synthetic pairs matched to the series."""
         t = self.config.train
         self.s2c.train()
-        noisy, clean = (self._tensor(a) for a in self.pair_sampler.batch(t.batch_size))
+        batch = (self.pair_sampler.batch(t.batch_size) if self.pair_batches is None
+                 else self.pair_batches.batch(self.attempt_step))
+        noisy, clean = (self._tensor(a) for a in batch)
         lr = self.pair_lr_at(self.attempt_step)
         for group in self.opt_pair.param_groups:
             group["lr"] = lr
@@ -445,6 +459,7 @@ class Trainer:
                 steps_done += 1
                 if self.pair_sampler is not None and self.attempt_step == t.pair_steps:
                     self._take_ema()  # the stage's end: before its weights are scored and saved
+                    self._close_prefetch()
                 row = {"step": self.global_step, "attempt": self.restarts,
                        "epoch": round(self.attempt_step / self.steps_per_epoch, 4),
                        "time_s": round(time.monotonic() - start, 3), **{k: round(v, 6) for k, v in losses.items()}}
@@ -465,6 +480,7 @@ class Trainer:
         finally:
             if csv_file is not None:
                 csv_file.close()
+            self._close_prefetch()
         if self.workdir is not None:
             self.save_checkpoint()
         if self.in_pair_stage:  # stopped inside the stage: its checkpoint keeps the raw weights and the average
@@ -646,6 +662,11 @@ class Trainer:
         meta = json.loads(state["meta_json"])
         saved = RunConfig.from_dict(meta["config"])
         if _without_epochs(saved) != _without_epochs(self.config):
+            was, now = saved.train.pair_workers, self.config.train.pair_workers
+            if _without_epochs(saved) == _without_epochs(self.config.with_updates(train={"pair_workers": was})):
+                raise ValueError(f"{self.workdir}: the checkpoint was written with pair_workers {was}, which "
+                                 f"draws other pair batches than {now}; resume with "
+                                 + ("--pair-workers 0" if was == 0 else "--pair-workers 1 or more"))
             raise ValueError(f"{self.workdir}: the checkpoint was written with another configuration "
                              f"(seed {saved.seed}, preset {saved.preset}); resume with the same options "
                              "or start a new run without --resume")
@@ -669,4 +690,5 @@ def _without_epochs(config: RunConfig) -> dict:
     """The configuration as a dict, minus the epoch count (a resumed run may extend it)."""
     d = config.to_dict()
     d["train"] = {k: v for k, v in d["train"].items() if k != "epochs"}
+    d["train"]["pair_workers"] = min(d["train"].get("pair_workers", 0), 1)  # any number >= 1 draws the same batches
     return d

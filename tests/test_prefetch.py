@@ -117,3 +117,30 @@ def test_cli_records_pair_workers_and_refuses_a_resume_across_zero(tmp_path, tin
     r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--resume", "--pair-workers", "0"])
     assert r.exit_code != 0 and "resume with --pair-workers 1 or more" in r.output
     assert model.read_bytes() == before
+
+
+def test_a_dead_worker_is_one_clear_error_and_the_pairs_can_go_on(setup):
+    """A worker killed (as by the out-of-memory killer) fails the batch with a WorkerError that says
+    how to go on, not a broken-pool traceback; the next batch starts new workers."""
+    import os
+    import signal
+    import time
+
+    from noise2atom.errors import WorkerError
+
+    *_, sampler = setup
+    pre = PrefetchedPairs(copy.deepcopy(sampler), [1, 2], 2, 1, limit=20)
+    try:
+        pre.batch(0)
+        for pid in list(pre._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(100):  # until the pool has noticed (then even queuing the batch fails)
+            if pre._pool._broken:
+                break
+            time.sleep(0.1)
+        with pytest.raises(WorkerError, match="pair worker process ended unexpectedly.*--pair-workers, 1 or more"):
+            pre.batch(10)  # not drawn ahead: needs the dead worker
+        assert pre._pool is None
+        assert _same(pre.batch(10), draw_batch(copy.deepcopy(sampler), [1, 2], 10, 2))
+    finally:
+        pre.close()

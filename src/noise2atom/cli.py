@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .config import BACKGROUND_MODES, PRESETS, ConfigError, RunConfig, preset_config
-from .errors import InputError
+from .errors import InputError, WorkerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Noise2Atom: unsupervised denoising of low-dose STEM movies of atoms.")
@@ -275,7 +275,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                  config.train.convergence_lfc, conv, result.final)
         log.info("model written to %s; loss curves in %s", out, workdir / "losses.png")
         log.removeHandler(fh)
-    except (InputError, ConfigError, ValueError) as exc:
+    except (InputError, ConfigError, ValueError, WorkerError) as exc:
         _fail(exc)
     finally:
         par.end(sys.exc_info()[1])  # the exception ending the command, if any (see ParallelRun.end)

@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """An input file or array cannot be used; the message names the file (or array) and the problem."""
+
+
+class WorkerError(RuntimeError):
+    """A helper process ended unexpectedly (``train.pair_workers``); the message says how to go on."""

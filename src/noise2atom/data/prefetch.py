@@ -19,10 +19,14 @@ a script that trains with workers needs the usual ``if __name__ == "__main__":``
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
+
+from ..errors import WorkerError
 
 #: batches drawn ahead per worker
 AHEAD_PER_WORKER = 2
@@ -45,6 +49,7 @@ def _init_worker(sampler) -> None:
     global _SAMPLER
     from threadpoolctl import threadpool_limits
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     threadpool_limits(1)  # one core each: the workers are the parallelism
     _SAMPLER = sampler
 
@@ -97,10 +102,15 @@ class PrefetchedPairs:
         end = k + 1 + self.workers * AHEAD_PER_WORKER
         if self.limit is not None:
             end = min(end, max(self.limit, k + 1))
-        for j in range(k, end):
-            if j not in self._pending:
-                self._pending[j] = pool.submit(_draw, self.words, j, self.batch_size)
-        return self._pending.pop(k).result()
+        try:
+            for j in range(k, end):
+                if j not in self._pending:
+                    self._pending[j] = pool.submit(_draw, self.words, j, self.batch_size)
+            return self._pending.pop(k).result()
+        except BrokenProcessPool as exc:  # at submit or at result: whenever the pool noticed
+            self.close()
+            raise WorkerError(f"a pair worker process ended unexpectedly ({exc}; out of memory?): resume "
+                              "the run (--resume) with fewer --pair-workers, 1 or more") from exc
 
     def close(self) -> None:
         """Stop the workers (a later :meth:`batch` starts them again)."""

@@ -144,3 +144,54 @@ def test_a_dead_worker_is_one_clear_error_and_the_pairs_can_go_on(setup):
         assert _same(pre.batch(10), draw_batch(copy.deepcopy(sampler), [1, 2], 10, 2))
     finally:
         pre.close()
+
+
+def test_workers_end_when_the_training_process_is_killed(tmp_path):
+    """A training process killed outright (SIGKILL: no cleanup runs) leaves no worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "train_like.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from noise2atom.data.prefetch import PrefetchedPairs\n"
+        "class Sampler:\n"
+        "    rng = None\n"
+        "    def batch(self, b):\n"
+        "        return np.zeros((b, 1, 4, 4)), np.zeros((b, 1, 4, 4))\n"
+        "if __name__ == '__main__':\n"
+        "    pre = PrefetchedPairs(Sampler(), [1], 2, 2)\n"
+        "    pre.batch(0)\n"
+        "    print(*pre._pool._processes, flush=True)\n"
+        "    import time; time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def alive(pid):  # a zombie (ended, not yet reaped by its new parent) counts as ended
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+        except OSError:  # no /proc: ask the process itself
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers {left} outlived the killed process"

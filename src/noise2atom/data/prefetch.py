@@ -19,7 +19,9 @@ a script that trains with workers needs the usual ``if __name__ == "__main__":``
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,8 +52,16 @@ def _init_worker(sampler) -> None:
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     threadpool_limits(1)  # one core each: the workers are the parallelism
     _SAMPLER = sampler
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the training process ends, however it ends (a killed process, e.g. by a
+    batch system's time limit, leaves its workers waiting for batch requests forever otherwise)."""
+    multiprocessing.parent_process().join()
+    os._exit(0)
 
 
 def _draw(words, k: int, batch_size: int):

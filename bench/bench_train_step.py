@@ -90,7 +90,7 @@ def main() -> None:
                   f"{trainers[run].device}: median {statistics.median(ts):.3f} s/step (min {min(ts):.3f}, "
                   f"max {max(ts):.3f}) over {args.steps} steps, {args.threads} threads{ratio}")
         for tr in trainers.values():
-            tr._close_prefetch()
+            tr.stop_pair_workers()
     print(f"machine: {platform.machine()} {platform.system()} python {platform.python_version()} "
           f"torch {torch.__version__}; date {datetime.date.today().isoformat()}")
 

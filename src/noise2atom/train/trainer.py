@@ -160,6 +160,7 @@ class Trainer:
         self.converged_step: int | None = None
         self._bad_checks = 0
         self._recent: list[dict] = []
+        self.pair_batches: PrefetchedPairs | None = None  # with train.pair_workers: set per attempt
         self._init_attempt(config.seed)
         # fixed held-out crops for the inversion check (own generator: does not disturb training)
         probe_rng = np.random.default_rng([config.seed, 99])
@@ -209,7 +210,7 @@ class Trainer:
         self.clean = CleanImages(cfg.simulation, cfg.data.crop_px, np.random.default_rng(clean_seq))
         if self.pair_sampler is not None:
             self.pair_sampler.rng = np.random.default_rng(pair_seq)
-        self._close_prefetch()
+        self.stop_pair_workers()
         if self.pair_sampler is not None and t.pair_workers > 0:  # batch k drawn ahead, from (seed, k)
             self.pair_batches = PrefetchedPairs(self.pair_sampler, pair_seq.generate_state(4).tolist(),
                                                 t.batch_size, t.pair_workers, limit=t.pair_steps)
@@ -234,12 +235,11 @@ class Trainer:
                     i += g.numel()
         opt.step()
 
-    def _close_prefetch(self) -> None:
-        """Stop the pair stage's worker processes, if any (they start again when needed)."""
-        if getattr(self, "pair_batches", None) is not None:
+    def stop_pair_workers(self) -> None:
+        """Stop the pair stage's worker processes (``train.pair_workers``), if any; they start again
+        when a pair step needs them."""
+        if self.pair_batches is not None:
             self.pair_batches.close()
-        else:
-            self.pair_batches = None
 
     def _agree(self, flag: bool) -> bool:
         """True when ``flag`` is true in any process (a stop every process takes at the same step)."""
@@ -459,7 +459,7 @@ class Trainer:
                 steps_done += 1
                 if self.pair_sampler is not None and self.attempt_step == t.pair_steps:
                     self._take_ema()  # the stage's end: before its weights are scored and saved
-                    self._close_prefetch()
+                    self.stop_pair_workers()
                 row = {"step": self.global_step, "attempt": self.restarts,
                        "epoch": round(self.attempt_step / self.steps_per_epoch, 4),
                        "time_s": round(time.monotonic() - start, 3), **{k: round(v, 6) for k, v in losses.items()}}
@@ -480,7 +480,7 @@ class Trainer:
         finally:
             if csv_file is not None:
                 csv_file.close()
-            self._close_prefetch()
+            self.stop_pair_workers()
         if self.workdir is not None:
             self.save_checkpoint()
         if self.in_pair_stage:  # stopped inside the stage: its checkpoint keeps the raw weights and the average

@@ -1,8 +1,8 @@
 """Seconds per training step: the paper's game (5 critic updates + 3 generator updates) or a pair step.
 
     python bench/bench_train_step.py [--preset small] [--recipe pairs|game] [--context-frames N ...]
-                                     [--precisions fp32,bf16] [--pair-workers 0,2] [--steps 20]
-                                     [--threads 2]
+                                     [--precisions fp32,bf16] [--pair-workers 0,2]
+                                     [--pair-samplers numpy,torch] [--steps 20] [--threads 2]
 
 ``pairs`` (the presets' recipe) times one supervised step of Ms2c on synthetic pairs matched to a
 simulated movie, once per ``--context-frames`` value given (default: the preset's), so the cost of
@@ -11,7 +11,8 @@ the runs of one context take turns, step by step, so that a slower minute of the
 all of them), and once per ``--pair-workers`` value (``train.pair_workers``: processes drawing the
 synthetic batches ahead; their start-up is in the warm-up step, not timed; then the runs take turns
 in blocks of 10 steps, the first 3 of each not timed, so that one run's workers drawing ahead do
-not slow another run's timed steps); ``game`` times one step of the paper's schedule (with
+not slow another run's timed steps), and once per ``--pair-samplers`` value (``train.pair_sampler``:
+numpy on the CPU or torch on the training device; torch only with 0 workers); ``game`` times one step of the paper's schedule (with
 ``context_frames`` 0, as the game requires).
 """
 
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--context-frames", type=int, nargs="*", help="pairs: one timing per value")
     ap.add_argument("--precisions", default="fp32", help="pairs: comma-separated train.precision values")
     ap.add_argument("--pair-workers", default="0", help="pairs: comma-separated train.pair_workers values")
+    ap.add_argument("--pair-samplers", default="numpy", help="pairs: comma-separated train.pair_sampler values")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -53,16 +55,18 @@ def main() -> None:
         configs = [base.with_updates(model={"context_frames": k}) for k in ks]
     precisions = args.precisions.split(",") if args.recipe == "pairs" else ["fp32"]
     workers = [int(w) for w in args.pair_workers.split(",")] if args.recipe == "pairs" else [0]
-    runs = [(p, w) for p in precisions for w in workers]
+    samplers = args.pair_samplers.split(",") if args.recipe == "pairs" else ["numpy"]
+    runs = [(p, w, s) for p in precisions for w in workers for s in samplers if s == "numpy" or w == 0]
 
     def label(run):
-        p, w = run
-        return p if len(workers) == 1 else f"{p}, pair_workers {w}"
+        p, w, s = run
+        return ", ".join([p] + ([f"pair_workers {w}"] if len(workers) > 1 else [])
+                         + ([f"pair_sampler {s}"] if len(samplers) > 1 else []))
 
     for cfg in configs:
         trainers = {}
         for run in runs:
-            c = cfg.with_updates(train={"precision": run[0], "pair_workers": run[1]})
+            c = cfg.with_updates(train={"precision": run[0], "pair_workers": run[1], "pair_sampler": run[2]})
             model = Noise2Atom(c, device="cpu" if not torch.cuda.is_available() else None)
             _, frames, val, pairs, sampler = model.prepare(movie.noisy)
             trainers[run] = Trainer(c, frames, device=model.device, val_frames=val, pair_frames=pairs,

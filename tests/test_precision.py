@@ -1,20 +1,13 @@
 """``train.precision``: the supervised training passes (pair stage, merge, distillation's matcher) in bfloat16."""
 
-import json
-
 import numpy as np
 import pytest
-import tifffile
 import torch
-from typer.testing import CliRunner
 
-from noise2atom.cli import app
 from noise2atom.config import ConfigError, RunConfig
 from noise2atom.train import Trainer
 from noise2atom.train.amp import train_autocast
 from noise2atom.train.match import match_teacher
-
-runner = CliRunner()
 
 
 def test_the_training_autocast_runs_convolutions_in_bfloat16_only_when_asked():
@@ -89,16 +82,11 @@ def test_the_matcher_teaches_in_bf16_with_a_float32_student():
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5]), (losses[:5], losses[-10:])
 
 
-def test_cli_train_precision_is_recorded_and_a_wrong_one_refused(tmp_path, tiny_config, noisy_movie):
-    movie = tmp_path / "movie.tif"
-    tifffile.imwrite(movie, noisy_movie.noisy)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps(tiny_config.with_updates(train={"epochs": 0, "pair_steps": 2}).to_dict()))
+def test_cli_train_precision_is_recorded_and_a_wrong_one_refused(tmp_path, cli_train):
     model = tmp_path / "m.n2a"
-    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), "--precision", "fp16"])
+    r, _ = cli_train(model, "--precision", "fp16")
     assert r.exit_code == 2 and "train.precision='fp16' must be one of fp32, bf16" in r.output
     assert not model.exists()
-    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), "--precision", "bf16"])
+    r, train = cli_train(model, "--precision", "bf16")
     assert r.exit_code == 0, r.output
-    info = json.loads(runner.invoke(app, ["info", str(model)]).stdout)
-    assert info["config"]["train"]["precision"] == "bf16"
+    assert train["precision"] == "bf16"

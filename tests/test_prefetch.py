@@ -5,33 +5,19 @@ import copy
 import numpy as np
 import pytest
 
-from noise2atom import Noise2Atom, preset_config, simulate_movie
+from noise2atom import preset_config
 from noise2atom.config import ConfigError
 from noise2atom.data.prefetch import PrefetchedPairs, draw_batch
-from noise2atom.train import Trainer
-
-
-@pytest.fixture(scope="module")
-def setup():
-    cfg = preset_config("small", seed=3).with_updates(
-        data={"crop_px": 48, "n_frames": 8},
-        model={"width": 8, "res_blocks": 1, "critic_width": 8, "context_frames": 2},
-        train={"batch_size": 2, "epochs": 0, "pair_steps": 6, "select_every_steps": 3,
-               "checkpoint_every_steps": 3})
-    movie = simulate_movie(10, 96, dose_e_per_px=3.0, seed=2)
-    model = Noise2Atom(cfg, device="cpu")
-    _, frames, val, pairs, sampler = model.prepare(movie.noisy)
-    return cfg, frames, val, pairs, sampler
 
 
 def _same(a, b):
     return all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_batch_k_is_the_same_drawn_anywhere_in_any_order(setup):
+def test_batch_k_is_the_same_drawn_anywhere_in_any_order(pair_setup):
     """Batch k depends on the seed words and k alone: 2 workers, out of order, after a close, equal
     the same draw in this process; another k or other words give another batch."""
-    *_, sampler = setup
+    *_, sampler = pair_setup
     ref = copy.deepcopy(sampler)
     words = [7, 8, 9, 10]
     pre = PrefetchedPairs(copy.deepcopy(sampler), words, 4, 2, limit=6)
@@ -48,22 +34,16 @@ def test_batch_k_is_the_same_drawn_anywhere_in_any_order(setup):
     assert not _same(got[0], draw_batch(ref, [7, 8, 9, 11], 0, 4))
 
 
-def test_trainer_with_workers_trains_and_resumes_like_an_unbroken_run(setup, tmp_path):
+def test_trainer_with_workers_trains_and_resumes_like_an_unbroken_run(pair_trainer, tmp_path):
     """pair_workers 1 and 2 give the same weights (the batches do not depend on the number); a run
     stopped after 3 steps and resumed with another number ends where the unbroken run ends; with
     0 workers the batches (and weights) differ, and a resume across 0 and more is refused."""
     import torch
 
-    cfg, frames, val, pairs, sampler = setup
-
     def trainer(n, workdir=None):
-        c = cfg.with_updates(train={"pair_workers": n})
-        return Trainer(c, frames, device="cpu", val_frames=val, pair_frames=pairs,
-                       pair_sampler=copy.deepcopy(sampler), workdir=workdir)
+        return pair_trainer(workdir, pair_workers=n)
 
-    def weights(tr):
-        return [v.clone() for v in tr.s2c.state_dict().values()]
-
+    weights = pair_trainer.weights
     one = trainer(1)
     one.run()
     assert one.pair_batches is not None and one.pair_batches._pool is None  # the workers stopped
@@ -84,7 +64,6 @@ def test_trainer_with_workers_trains_and_resumes_like_an_unbroken_run(setup, tmp
     with pytest.raises(ValueError, match="pair_workers 1, which draws other pair batches than 0; resume with --pair-workers 1 or more"):
         trainer(0, tmp_path / "run").resume()
 
-
 def test_pair_workers_field_is_checked_and_old_files_have_none():
     from noise2atom.config import RunConfig
 
@@ -95,31 +74,22 @@ def test_pair_workers_field_is_checked_and_old_files_have_none():
     assert RunConfig.from_dict(d).train.pair_workers == 0
 
 
-def test_cli_records_pair_workers_and_refuses_a_resume_across_zero(tmp_path, tiny_config, noisy_movie):
-    import json
-
-    import tifffile
+def test_cli_records_pair_workers_and_refuses_a_resume_across_zero(tmp_path, pair_run_files, cli_train):
     from typer.testing import CliRunner
 
     from noise2atom.cli import app
 
-    runner = CliRunner()
-    movie = tmp_path / "movie.tif"
-    tifffile.imwrite(movie, noisy_movie.noisy)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps(tiny_config.with_updates(train={"epochs": 0, "pair_steps": 2}).to_dict()))
+    movie, _ = pair_run_files
     model = tmp_path / "m.n2a"
-    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--config", str(cfg), "--pair-workers", "1"])
+    r, train = cli_train(model, "--pair-workers", 1)
     assert r.exit_code == 0, r.output
-    info = json.loads(runner.invoke(app, ["info", str(model)]).stdout)
-    assert info["config"]["train"]["pair_workers"] == 1
+    assert train["pair_workers"] == 1
     before = model.read_bytes()
-    r = runner.invoke(app, ["train", str(movie), "--out", str(model), "--resume", "--pair-workers", "0"])
+    r = CliRunner().invoke(app, ["train", str(movie), "--out", str(model), "--resume", "--pair-workers", "0"])
     assert r.exit_code != 0 and "resume with --pair-workers 1 or more" in r.output
     assert model.read_bytes() == before
 
-
-def test_a_dead_worker_is_one_clear_error_and_the_pairs_can_go_on(setup):
+def test_a_dead_worker_is_one_clear_error_and_the_pairs_can_go_on(pair_setup):
     """A worker killed (as by the out-of-memory killer) fails the batch with a WorkerError that says
     how to go on, not a broken-pool traceback; the next batch starts new workers."""
     import os
@@ -128,7 +98,7 @@ def test_a_dead_worker_is_one_clear_error_and_the_pairs_can_go_on(setup):
 
     from noise2atom.errors import WorkerError
 
-    *_, sampler = setup
+    *_, sampler = pair_setup
     pre = PrefetchedPairs(copy.deepcopy(sampler), [1, 2], 2, 1, limit=20)
     try:
         pre.batch(0)

@@ -149,6 +149,10 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
               help="Processes that draw the pair steps' synthetic batches ahead of training (for a GPU with "
                    "CPU cores to spare; 0 = in the training process, other batches than 1 or more; "
                    "default: the configuration's, 0; may change on --resume, but not between 0 and more)"),
+          pair_sampler: Optional[str] = typer.Option(
+              None, help="What draws the pair steps' synthetic batches: numpy (on the CPU) or torch (on the "
+                         "training device: on a GPU the batches never leave it; other random draws than numpy's; "
+                         "not with --pair-workers; default: the configuration's, numpy)"),
           config_file: Optional[Path] = typer.Option(
               None, "--config", help="A full configuration as JSON (the 'config' part of `noise2atom info`)"),
           init: Optional[str] = typer.Option(
@@ -228,7 +232,7 @@ def train(input: Path = typer.Argument(..., help="Noisy series: TIFF, DM3/DM4, E
                                                ("init_blend", init_blend), ("keep_start", keep_start),
                                                ("keep_start_margin", keep_start_margin),
                                                ("merge_steps", merge_steps), ("precision", precision),
-                                               ("pair_workers", pair_workers))
+                                               ("pair_workers", pair_workers), ("pair_sampler", pair_sampler))
                              if v is not None}
             updates = {}
             if context_frames is None and ((epochs or 0) > 0 or pair_steps == 0):

@@ -26,6 +26,8 @@ PRESETS = ("small", "paper")
 PAIR_LR_SCHEDULES = ("constant", "cosine")
 #: number formats of the supervised training passes (``train.precision``)
 TRAIN_PRECISIONS = ("fp32", "bf16")
+#: what draws the pair stage's batches (TrainConfig.pair_sampler)
+PAIR_SAMPLERS = ("numpy", "torch")
 
 
 class ConfigError(ValueError):
@@ -192,6 +194,10 @@ class TrainConfig:
     spare beside a GPU). 0 draws them in the training process, from one random stream; with 1 or more,
     batch k has its own stream (the stage's seed and k): the same batches for any number of workers,
     not those of 0. A resumed run may change the number, but not between 0 and more.
+    ``pair_sampler``: what draws the pair stage's batches: ``"numpy"`` (:class:`~noise2atom.data.pairs.
+    PairSampler` on the CPU) or ``"torch"`` (:class:`~noise2atom.train.device_pairs.DevicePairSampler`:
+    the same pairs' distributions drawn with torch on the training device, so on a GPU the batch never
+    leaves it; other random draws, so other weights than ``"numpy"``'s). Not with ``pair_workers``.
     """
 
     batch_size: int = 6
@@ -234,6 +240,7 @@ class TrainConfig:
     merge_crop_px: int = 96
     precision: str = "fp32"
     pair_workers: int = 0
+    pair_sampler: str = "numpy"
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, f"train.batch_size={self.batch_size} must be >= 1")
@@ -266,6 +273,11 @@ class TrainConfig:
         _check(self.precision in TRAIN_PRECISIONS,
                f"train.precision={self.precision!r} must be one of {', '.join(TRAIN_PRECISIONS)}")
         _check(0 <= self.pair_workers <= 64, f"train.pair_workers={self.pair_workers} must be in [0, 64] (0: none)")
+        _check(self.pair_sampler in PAIR_SAMPLERS,
+               f"train.pair_sampler={self.pair_sampler!r} must be one of {', '.join(PAIR_SAMPLERS)}")
+        _check(not (self.pair_sampler == "torch" and self.pair_workers > 0),
+               f"train.pair_workers={self.pair_workers} draws numpy batches in worker processes; with "
+               "train.pair_sampler 'torch' (drawn on the training device) set it to 0")
         _check(self.inversion_warmup_epochs >= 0, "train.inversion_warmup_epochs must be >= 0")
         _check(self.inversion_warmup_steps >= 0, "train.inversion_warmup_steps must be >= 0")
         _check(-1 <= self.inversion_threshold <= 1, "train.inversion_threshold must be in [-1, 1]")

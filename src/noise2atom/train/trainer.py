@@ -33,6 +33,7 @@ from ..models import LowPass, MeanOf, build_critic, build_generator, build_lowpa
 from . import losses as L
 from .amp import train_autocast
 from .checkpoint import load_checkpoint, save_checkpoint
+from .device_pairs import DevicePairSampler
 
 log = logging.getLogger("noise2atom")
 
@@ -143,6 +144,8 @@ class Trainer:
             p.requires_grad_(False)
         # synthetic pairs matched to the series (not in the paper): supervised steps before the game
         self.pair_sampler = pair_sampler if t.pair_steps > 0 else None
+        if self.pair_sampler is not None and t.pair_sampler == "torch":  # drawn on the training device
+            self.pair_sampler = DevicePairSampler(self.pair_sampler, self.device)
         if t.pair_steps > 0 and pair_sampler is None:
             log.warning("%s: train.pair_steps > 0 but no pair sampler was given; the stage is left out", name)
         hedges = [f for f, on in (("train.keep_start", t.keep_start), ("train.init_blend", t.init_blend > 0)) if on]
@@ -249,7 +252,9 @@ class Trainer:
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return bool(t.item())
 
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+    def _tensor(self, a) -> torch.Tensor:
+        if isinstance(a, torch.Tensor):  # drawn on the device already (train.pair_sampler "torch")
+            return a.to(self.device)
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
     # -- one batch -----------------------------------------------------------------------------
@@ -603,14 +608,19 @@ class Trainer:
         """This process's samplers' random state (JSON-able; each data-parallel process has its own)."""
         return {"noisy_rng": self.noisy.rng.bit_generator.state, "noisy_sampler": self.noisy.state(),
                 "clean_rng": self.clean.rng.bit_generator.state,
-                "pair_rng": None if self.pair_sampler is None else self.pair_sampler.rng.bit_generator.state}
+                "pair_rng": None if self.pair_sampler is None else (
+                    self.pair_sampler.state() if isinstance(self.pair_sampler, DevicePairSampler)
+                    else self.pair_sampler.rng.bit_generator.state)}
 
     def _load_random_state(self, meta: dict) -> None:
         self.noisy.rng.bit_generator.state = meta["noisy_rng"]
         self.noisy.load_state(meta["noisy_sampler"])
         self.clean.rng.bit_generator.state = meta["clean_rng"]
         if self.pair_sampler is not None and meta.get("pair_rng") is not None:
-            self.pair_sampler.rng.bit_generator.state = meta["pair_rng"]
+            if isinstance(self.pair_sampler, DevicePairSampler):
+                self.pair_sampler.load_state(meta["pair_rng"])
+            else:
+                self.pair_sampler.rng.bit_generator.state = meta["pair_rng"]
 
     def load_state(self, state: dict) -> None:
         meta = json.loads(state["meta_json"])

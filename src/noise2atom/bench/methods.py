@@ -375,13 +375,16 @@ def _noise2atom_method(noisy, *, start: str, background: str, seed: int = 0, min
 #: networks' outputs averaged (``-tuned-withstart``, ``--merge-steps 0 --keep-start-margin 1``: always,
 #: unchecked), or that mean taught back to one network in 100 steps (``-tuned-merged``, always, unchecked);
 #: ``-tuned-bf16``: ``-tuned`` with its training passes in bfloat16 (``--precision bf16``); ``-tuned-torchpairs``:
-#: ``-tuned`` with its pairs drawn by torch on the training device (``--pair-sampler torch``); ``-support``: the same model with ``--background keep``
+#: ``-tuned`` with its pairs drawn by torch on the training device (``--pair-sampler torch``);
+#: ``-tuned-pairworkers``: ``-tuned`` with its pairs drawn by a worker process (``--pair-workers 1``: the numpy
+#: sampler's draws from other random streams, a control for ``-torchpairs``); ``-support``: the same model with ``--background keep``
 _STARTS = {"fresh": ("fresh", None), "default": ("default", None), "fast": ("fast", None),
            "tuned": ("tuned", None), "tuned-plain": ("tuned", {"keep_start": False, "merge_steps": 0}),
            "tuned-withstart": ("tuned", {"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 0}),
            "tuned-merged": ("tuned", {"keep_start": True, "keep_start_margin": 1.0, "merge_steps": 100}),
            "tuned-bf16": ("tuned", {"precision": "bf16"}),
-           "tuned-torchpairs": ("tuned", {"pair_sampler": "torch"})}
+           "tuned-torchpairs": ("tuned", {"pair_sampler": "torch"}),
+           "tuned-pairworkers": ("tuned", {"pair_workers": 1})}
 NOISE2ATOM_METHODS = {f"noise2atom{'' if name == 'fresh' else '-' + name}{'-support' if bg == 'keep' else ''}":
                       partial(_noise2atom_method, start=start, train=train, background=bg)
                       for name, (start, train) in _STARTS.items() for bg in ("remove", "keep")}

@@ -200,13 +200,18 @@ def _tap_weight(rho: float) -> float:
     return float((a - np.sqrt(a * a - 4 * a * rho)) / (2 * a))
 
 
-def add_noise(expected: np.ndarray, fit: NoiseFit, rng: np.random.Generator) -> np.ndarray:
-    """Noisy frames (n, y, x) with the measured noise statistics, from expected intensities."""
+def noise_terms(fit: NoiseFit) -> tuple[float, float, float, float]:
+    """(w, gain, dark, read) that :func:`add_noise` draws with: the scan filter's tap weight, and the
+    Poisson gain, dark level and read-noise std before that filter (which lowers the variance)."""
     w = _tap_weight(fit.scan_correlation)
     shrink = (1 - w) ** 2 + w**2  # the filter lowers the variance by this factor
-    gain = fit.gain / shrink
     dark = -fit.offset / fit.gain if fit.offset < 0 else 0.0
-    read = np.sqrt(max(fit.offset, 0.0) / shrink)
+    return w, fit.gain / shrink, dark, float(np.sqrt(max(fit.offset, 0.0) / shrink))
+
+
+def add_noise(expected: np.ndarray, fit: NoiseFit, rng: np.random.Generator) -> np.ndarray:
+    """Noisy frames (n, y, x) with the measured noise statistics, from expected intensities."""
+    w, gain, dark, read = noise_terms(fit)
     lam = np.concatenate([expected[..., :1], expected], axis=-1)  # one extra column for the filter
     counts = gain * rng.poisson(np.maximum(lam - dark, 0.0) / gain) + dark
     if read > 0:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.pairs import HEIGHT_RANGE, MISSING_PAST, MOVE_PX, PairSampler, _tap_weight
+from ..data.pairs import HEIGHT_RANGE, MISSING_PAST, MOVE_PX, PairSampler, noise_terms
 
 
 class DevicePairSampler:
@@ -96,12 +96,7 @@ class DevicePairSampler:
     def _noise(self, expected: torch.Tensor) -> torch.Tensor:
         """``data.pairs.add_noise``: Poisson counts at the measured gain, read noise or dark level,
         the scan direction's 2-tap correlation."""
-        fit = self.fit
-        w = _tap_weight(fit.scan_correlation)
-        shrink = (1 - w) ** 2 + w**2
-        gain = fit.gain / shrink
-        dark = -fit.offset / fit.gain if fit.offset < 0 else 0.0
-        read = float(np.sqrt(max(fit.offset, 0.0) / shrink))
+        w, gain, dark, read = noise_terms(self.fit)
         lam = torch.cat([expected[..., :1], expected], dim=-1)
         counts = gain * torch.poisson((lam - dark).clamp_min(0.0) / gain, generator=self.generator) + dark
         if read > 0:
